@@ -1,0 +1,169 @@
+// Package snapshot is the typed in-memory model of what an installation
+// manages, as read from the informer caches at one moment. The gatherer
+// builds it; encoders turn it into payload bytes. It holds no API objects and
+// nothing an encoder must not see: Cluster.Name exists only as the input to
+// the pseudonymous cluster id and is never exported.
+package snapshot
+
+import "time"
+
+// Mode is the kind of installation the gatherer reads.
+type Mode string
+
+const (
+	// ModeRancher reads management.cattle.io/v3 Clusters, Nodes, Settings and Features.
+	ModeRancher Mode = "rancher"
+	// ModeKubernetes reads core/v1 Nodes of the cluster the manager runs in.
+	ModeKubernetes Mode = "kubernetes"
+)
+
+// CapacitySource says where a cluster's CPU and memory figures come from.
+type CapacitySource string
+
+const (
+	// FromNodes means the figures are sums over the cluster's valid nodes.
+	FromNodes CapacitySource = "nodes"
+	// FromCluster means the cluster has no Node objects and its
+	// status.capacity was used instead.
+	FromCluster CapacitySource = "cluster"
+	// Unknown means neither nodes nor a cluster capacity were available.
+	Unknown CapacitySource = "unknown"
+)
+
+// UpstreamClusterName is the name of the cluster the management server runs in.
+const UpstreamClusterName = "local"
+
+// Snapshot is one consistent reading of the caches.
+type Snapshot struct {
+	Install  Install
+	Clusters []Cluster // sorted by Name
+	// Problems lists every object that was left out or read only in part,
+	// sorted by Object then Field. Nodes with a problem are not in any sum.
+	Problems []Problem
+}
+
+// Install describes the installation itself.
+type Install struct {
+	InstallUUID string
+	ClusterUUID string // UID of the kube-system namespace
+	// Version is the product version as built or as the server-version
+	// setting says (raw: may carry pre-release or build parts).
+	Version           string
+	GitCommit         string
+	ServerURL         string // only for the SCC payload, which Rancher consumers expect
+	Mode              Mode
+	Features          []string // names of enabled feature flags, sorted
+	KubernetesVersion string   // of the upstream cluster
+}
+
+// Cluster is one managed cluster with its valid nodes.
+type Cluster struct {
+	// Name is the object name (local, c-xxxxx). It is an internal key: encoders
+	// export only a keyed pseudonym of it.
+	Name              string
+	Upstream          bool
+	KubernetesVersion string
+	Driver            string
+	Provider          string
+	CapacitySource    CapacitySource
+	// CPUMillis and MemoryBytes are the sums over Nodes, or the cluster's
+	// status.capacity when CapacitySource is FromCluster.
+	CPUMillis   int64
+	MemoryBytes int64
+	// CPUCores is the sum of each node's ceil(millicores/1000), or
+	// ceil(CPUMillis/1000) for a cluster-sourced capacity.
+	CPUCores     int64
+	Nodes        []Node // valid nodes, sorted (see SortNodes)
+	InvalidNodes int
+}
+
+// Node is one valid machine of a cluster. It carries no name, address or label.
+type Node struct {
+	Arch                    string
+	OS                      string
+	ContainerRuntimeVersion string // e.g. containerd://1.7.27
+	KubeletVersion          string // e.g. v1.32.4+rke2r1
+	ControlPlane            bool
+	Etcd                    bool
+	Worker                  bool
+	CPUMillis               int64
+	MemoryBytes             int64
+}
+
+// Problem is an object, or a field of one, that could not be read.
+type Problem struct {
+	Object string // kind and key, e.g. "Node c-abc/m-1"
+	Field  string // JSON path of the field, e.g. "status.internalNodeStatus.capacity.cpu"
+	Err    error
+}
+
+func (p Problem) Error() string {
+	if p.Field == "" {
+		return p.Object + ": " + p.Err.Error()
+	}
+	return p.Object + " " + p.Field + ": " + p.Err.Error()
+}
+
+func (p Problem) Unwrap() error { return p.Err }
+
+// Totals are the installation-wide sums.
+type Totals struct {
+	Clusters      int
+	Nodes         int // valid nodes only; they are the ones summed
+	CPUCores      int64
+	CPUMillicores int64
+	MemoryBytes   int64
+	InvalidNodes  int
+}
+
+// Totals sums the clusters.
+func (s *Snapshot) Totals() Totals {
+	t := Totals{Clusters: len(s.Clusters)}
+	for i := range s.Clusters {
+		c := &s.Clusters[i]
+		t.Nodes += len(c.Nodes)
+		t.CPUCores += c.CPUCores
+		t.CPUMillicores += c.CPUMillis
+		t.MemoryBytes += c.MemoryBytes
+		t.InvalidNodes += c.InvalidNodes
+	}
+	return t
+}
+
+// Upstream returns the upstream cluster, or nil when there is none.
+func (s *Snapshot) Upstream() *Cluster {
+	for i := range s.Clusters {
+		if s.Clusters[i].Upstream {
+			return &s.Clusters[i]
+		}
+	}
+	return nil
+}
+
+// CoresOf returns a node's core count: ceil(millicores/1000), so 500m is 1
+// core and 3500m is 4.
+func CoresOf(millis int64) int64 {
+	if millis <= 0 {
+		return 0
+	}
+	return (millis + 999) / 1000
+}
+
+// MiBOf returns ceil(bytes/1048576).
+func MiBOf(bytes int64) int64 {
+	if bytes <= 0 {
+		return 0
+	}
+	return (bytes + (1<<20 - 1)) >> 20
+}
+
+// Encoder turns a snapshot into payload bytes. Encoders are pure and
+// deterministic: the same snapshot and time give the same bytes.
+type Encoder interface {
+	// Format is the name of the payload format, e.g. "report" or "scc".
+	Format() string
+	// SchemaVersion is the version of the format's JSON schema.
+	SchemaVersion() string
+	// Encode renders the snapshot. Formats without a timestamp ignore now.
+	Encode(s *Snapshot, now time.Time) ([]byte, error)
+}
