@@ -5,7 +5,12 @@
 // the pseudonymous cluster id and is never exported.
 package snapshot
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Mode is the kind of installation the gatherer reads.
 type Mode string
@@ -166,4 +171,35 @@ type Encoder interface {
 	SchemaVersion() string
 	// Encode renders the snapshot. Formats without a timestamp ignore now.
 	Encode(s *Snapshot, now time.Time) ([]byte, error)
+}
+
+// SortNodes orders nodes by every field, so that the same set of nodes always
+// gives the same slice whatever order the caches listed them in.
+func SortNodes(nodes []Node) {
+	slices.SortFunc(nodes, CompareNodes)
+}
+
+// CompareNodes orders two nodes by every field.
+func CompareNodes(a, b Node) int {
+	return cmp.Or(
+		strings.Compare(a.Arch, b.Arch),
+		strings.Compare(a.OS, b.OS),
+		strings.Compare(a.ContainerRuntimeVersion, b.ContainerRuntimeVersion),
+		strings.Compare(a.KubeletVersion, b.KubeletVersion),
+		cmpBool(a.ControlPlane, b.ControlPlane),
+		cmpBool(a.Etcd, b.Etcd),
+		cmpBool(a.Worker, b.Worker),
+		cmp.Compare(a.CPUMillis, b.CPUMillis),
+		cmp.Compare(a.MemoryBytes, b.MemoryBytes),
+	)
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
