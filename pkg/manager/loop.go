@@ -1,0 +1,349 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"k8s.io/utils/clock"
+
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
+)
+
+// errNoSnapshot is the error of a run whose Source returned neither a
+// snapshot nor an error.
+var errNoSnapshot = errors.New("source returned no snapshot")
+
+// PanicError is the error of a run whose exporter panicked. Its Unwrap
+// returns the panic value when that is an error.
+type PanicError struct {
+	ID    string // exporter id
+	Value any    // value passed to panic
+	Stack []byte // stack of the panicking goroutine
+}
+
+// Error returns "exporter <id> panicked: <value>".
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("exporter %q panicked: %v", p.ID, p.Value)
+}
+
+// Unwrap returns the panic value if it is an error, else nil.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// entry is one registered exporter and the state of its loop.
+type entry struct {
+	id       string
+	exp      Exporter
+	interval time.Duration
+	log      *logrus.Entry
+	// trigger holds at most one pending Trigger. The run that starts next
+	// drains it, so it answers every Trigger made before it started.
+	trigger chan struct{}
+
+	// cancel and done are set by launch, under Manager.mu. done is closed
+	// when the loop has exited; both are nil if the loop was never launched.
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	status Status
+
+	// failures throttles failure logs; only the loop goroutine uses it.
+	failures failureLog
+}
+
+// stop cancels e's loop and returns the channel closed when it has exited,
+// nil if it was never launched. Manager.mu must be held.
+func (e *entry) stop() chan struct{} {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	return e.done
+}
+
+// poke records a pending Trigger without blocking.
+func (e *entry) poke() {
+	select {
+	case e.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// loop runs e until ctx is done: first after the exporter it replaces has
+// stopped (after) and the manager is ready, then on schedule.
+func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}) {
+	defer func() {
+		e.mu.Lock()
+		e.status.Running = false
+		e.status.NextRun = time.Time{}
+		e.mu.Unlock()
+		close(e.done)
+		m.wg.Done()
+	}()
+
+	if after != nil {
+		// Not selected with ctx: the old loop is already cancelled, and e.done
+		// must not close before it has, so a chain of replacements never
+		// overlaps.
+		<-after
+	}
+	select {
+	case <-m.ready:
+	case <-ctx.Done():
+		return
+	}
+
+	for ctx.Err() == nil {
+		prev, failures, err := m.run(ctx, e)
+		if ctx.Err() != nil {
+			// Stopped or deleted during the run: its error is most likely
+			// the cancellation, not worth an error log.
+			if err != nil {
+				e.log.WithError(err).Debug("export ended by cancellation")
+			}
+			return
+		}
+		delay := m.delay(e.interval, failures)
+		m.logResult(e, err, prev, failures, delay)
+		if !m.wait(ctx, e, delay, failures > 0) {
+			return
+		}
+	}
+}
+
+// run runs e once and records the result. It returns the consecutive
+// failures before and after the run, and the run's error.
+func (m *Manager) run(ctx context.Context, e *entry) (prev, failures int, err error) {
+	// This run answers every Trigger made so far.
+	select {
+	case <-e.trigger:
+	default:
+	}
+
+	start := m.opts.Clock.Now()
+	e.mu.Lock()
+	e.status.InFlight = true
+	e.status.NextRun = time.Time{}
+	e.mu.Unlock()
+
+	s, err := m.snapshot()
+	if err == nil {
+		err = m.export(ctx, e, s)
+	}
+
+	end := m.opts.Clock.Now()
+	d := end.Sub(start)
+	e.mu.Lock()
+	st := &e.status
+	prev = st.ConsecutiveFailures
+	st.InFlight = false
+	st.Runs++
+	st.LastRun = end
+	st.LastDuration = d
+	st.LastError = err
+	if err == nil {
+		st.LastSuccess = end
+		st.ConsecutiveFailures = 0
+	} else {
+		st.ConsecutiveFailures++
+	}
+	failures = st.ConsecutiveFailures
+	e.mu.Unlock()
+
+	if m.opts.OnRun != nil {
+		m.opts.OnRun(e.id, d, err)
+	}
+	return prev, failures, err
+}
+
+// snapshot reads the Source. A panic in it is a failed run, as an error is.
+func (m *Manager) snapshot() (s *snapshot.Snapshot, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading snapshot: source panicked: %v", r)
+			m.opts.Log.WithField("stack", string(debug.Stack())).Debug("snapshot source panicked")
+		}
+	}()
+	s, err = m.src.Snapshot()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading snapshot: %w", err)
+	case s == nil:
+		return nil, fmt.Errorf("reading snapshot: %w", errNoSnapshot)
+	}
+	return s, nil
+}
+
+// export calls e's Export and turns a panic into a *PanicError.
+func (m *Manager) export(ctx context.Context, e *entry, s *snapshot.Snapshot) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p := &PanicError{ID: e.id, Value: r, Stack: debug.Stack()}
+			e.log.WithField("stack", string(p.Stack)).Debug("exporter panicked")
+			err = p
+		}
+	}()
+	return e.exp.Export(ctx, s)
+}
+
+// delay returns how long to wait after a run that left the given number of
+// consecutive failures: the interval plus jitter after a success, otherwise
+// BackoffBase*2^(failures-1) plus jitter, capped at min(BackoffMax, interval).
+func (m *Manager) delay(interval time.Duration, failures int) time.Duration {
+	if failures == 0 {
+		return m.jittered(interval)
+	}
+	return backoff(m.opts.BackoffBase, min(m.opts.BackoffMax, interval), failures, m.jittered)
+}
+
+// backoff returns base*2^(n-1), passed through jitter, capped at limit.
+func backoff(base, limit time.Duration, n int, jitter func(time.Duration) time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(jitter(d), limit)
+}
+
+// jittered returns d plus a random fraction, up to Jitter, of d.
+func (m *Manager) jittered(d time.Duration) time.Duration {
+	if m.opts.Jitter <= 0 {
+		return d
+	}
+	return d + time.Duration(m.opts.Jitter*m.opts.Rand()*float64(d))
+}
+
+// wait blocks until the next run of e is due: delay has passed, or the
+// debounce window of a Trigger has closed. While the exporter is failing,
+// Triggers are left pending for the retry to drain. It returns false when
+// ctx is done.
+func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, failing bool) bool {
+	due := m.opts.Clock.Now().Add(delay)
+	timer := m.opts.Clock.NewTimer(delay)
+	defer timer.Stop()
+	// NextRun is set only once the timer exists, so whoever sees it (a test
+	// driving a fake clock) knows the loop is waiting.
+	e.setNextRun(due)
+
+	triggered := e.trigger
+	if failing {
+		triggered = nil
+	}
+	var debounce clock.Timer
+	var debounced <-chan time.Time
+	defer func() {
+		if debounce != nil {
+			debounce.Stop()
+		}
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C():
+			return true
+		case <-debounced:
+			return true
+		case <-triggered:
+			// Put it back: the run drains it, and a Trigger made before that
+			// run starts needs no other.
+			e.poke()
+			triggered = nil
+			if m.opts.Debounce <= 0 {
+				return true
+			}
+			soon := m.opts.Clock.Now().Add(m.opts.Debounce)
+			if !soon.Before(due) {
+				continue // the scheduled run comes first
+			}
+			debounce = m.opts.Clock.NewTimer(m.opts.Debounce)
+			debounced = debounce.C()
+			e.setNextRun(soon)
+		}
+	}
+}
+
+func (e *entry) setNextRun(t time.Time) {
+	e.mu.Lock()
+	e.status.NextRun = t
+	e.mu.Unlock()
+}
+
+// logResult logs the outcome of a run, without repeating the same failure
+// at error level on every retry, and logs a recovery once.
+func (m *Manager) logResult(e *entry, err error, prev, failures int, next time.Duration) {
+	if err == nil {
+		if prev > 0 {
+			e.log.WithField("failures", prev).Info("export recovered")
+		}
+		e.failures.reset()
+		return
+	}
+	log := e.log.WithError(err).WithFields(logrus.Fields{
+		"failures": failures,
+		"retryIn":  next.String(),
+	})
+	if e.failures.loud(failures, err) {
+		log.Error("export failed")
+	} else {
+		log.Debug("export failed again")
+	}
+}
+
+// failureLog decides which of a series of consecutive failures is logged at
+// error level: the first, any whose text differs from the previous one, and
+// every logEvery-th after that.
+type failureLog struct {
+	last string
+}
+
+// loud reports whether the n-th consecutive failure, err, is logged at error level.
+func (f *failureLog) loud(n int, err error) bool {
+	msg := err.Error()
+	loud := n == 1 || msg != f.last || (n-1)%logEvery == 0
+	f.last = msg
+	return loud
+}
+
+func (f *failureLog) reset() { f.last = "" }
+
+// prepare calls Options.Ready until it succeeds, then closes m.ready. Errors
+// are retried with the exporters' backoff, capped at BackoffMax.
+func (m *Manager) prepare(ctx context.Context) {
+	defer m.wg.Done()
+	if m.opts.Ready != nil {
+		var failures failureLog
+		for n := 1; ; n++ {
+			err := m.opts.Ready(ctx)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			delay := backoff(m.opts.BackoffBase, m.opts.BackoffMax, n, m.jittered)
+			log := m.opts.Log.WithError(err).WithFields(logrus.Fields{"failures": n, "retryIn": delay.String()})
+			if failures.loud(n, err) {
+				log.Error("waiting for caches and install information")
+			} else {
+				log.Debug("still waiting for caches and install information")
+			}
+			t := m.opts.Clock.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+		}
+	}
+	close(m.ready)
+}
