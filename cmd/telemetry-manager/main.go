@@ -1,0 +1,120 @@
+// Command telemetry-manager keeps an exact, private and auditable picture of
+// what a Kubernetes management server manages.
+//
+//	telemetry-manager run       the controller
+//	telemetry-manager payload   print the payload that would be exported
+//	telemetry-manager audit     read and verify the telemetry Secret
+//	telemetry-manager version   print version and commit
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rancher/telemetry-manager/pkg/cli"
+	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/version"
+)
+
+const usage = `usage: telemetry-manager <command> [flags]
+
+commands:
+  run       run the controller
+  payload   print the payload that would be exported
+  audit     read the telemetry Secret and verify it
+  version   print version and commit
+
+'telemetry-manager <command> --help' lists the flags of a command.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(dispatch(ctx, os.Args[1], os.Args[2:]))
+}
+
+func dispatch(ctx context.Context, cmd string, args []string) int {
+	fs := pflag.NewFlagSet("telemetry-manager "+cmd, pflag.ContinueOnError)
+	switch cmd {
+	case "run":
+		o := run.NewOptions()
+		o.AddFlags(fs)
+		return execute(fs, args, o.Validate, func() error {
+			log := cli.NewLogger(o.LogLevel, o.LogFormat, os.Stderr)
+			log.WithField("version", version.Version).WithField("commit", version.GitCommit).Info("starting telemetry-manager")
+			if o.DisableTelemetry {
+				return run.Run(ctx, nil, o, log)
+			}
+			cfg, err := run.RestConfig(o.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			return run.Run(ctx, cfg, o, log)
+		})
+	case "payload":
+		o := cli.NewPayloadOptions()
+		o.AddFlags(fs)
+		return execute(fs, args, o.Validate, func() error {
+			log := cli.NewLogger(o.LogLevel, o.LogFormat, os.Stderr)
+			return cli.Payload(ctx, o, os.Stdout, os.Stderr, log)
+		})
+	case "audit":
+		o := cli.NewAuditOptions()
+		o.AddFlags(fs)
+		return execute(fs, args, o.Validate, func() error {
+			cfg, err := run.RestConfig(o.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			kube, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			return cli.Audit(ctx, kube.CoreV1(), o, os.Stdout)
+		})
+	case "version", "--version":
+		fmt.Printf("telemetry-manager %s (commit %s)\n", version.Version, version.GitCommit)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// execute parses flags, validates all of them before anything starts, and
+// runs. Exit codes: 0 success, 1 failure, 2 bad usage.
+func execute(fs *pflag.FlagSet, args []string, validate func() error, do func() error) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	if err := validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "invalid flags:\n%v\n", err)
+		return 2
+	}
+	if err := do(); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,624 @@
+// Package report encodes a snapshot as the telemetry report: our own
+// versioned format, described by schema.json in this package.
+//
+// The report names nothing: clusters are known by a keyed pseudonym, nodes
+// only by their shape. It carries no timestamp, so a stable installation
+// gives the same bytes every time and its Secret is not rewritten.
+//
+// Size: the payload is kept under MaxBytes. When the exact form is too large
+// the encoder first coarsens the node profiles (memory rounded up to 1024,
+// then 4096, 16384 and 65536 MiB multiples, cores rounded up to a power of
+// two), then, if the per-cluster list is what does not fit, replaces it by
+// cluster groups (clustersAggregated), and states the bucket sizes it used in
+// "bucketing". Totals are always exact. If nothing fits, Encode returns an
+// error wrapping ErrTooLarge.
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
+)
+
+const (
+	// FormatName is the name of this payload format.
+	FormatName = "report"
+	// Version is the version of schema.json; it is written as schemaVersion.
+	Version = "1"
+	// MaxBytes is the largest payload Encode returns: well under the 1 MiB
+	// a Secret can hold, leaving room for other keys and annotations.
+	MaxBytes = 512 << 10
+	// IDHexLen is the length of a cluster id: the first 128 bits of
+	// HMAC-SHA256(key, cluster name) in lowercase hex. 128 bits keep
+	// collisions out of reach at any cluster count and save 32 bytes per
+	// cluster over the full MAC.
+	IDHexLen = 32
+)
+
+// Bucketing of node profile CPU cores.
+const (
+	CoresExact      = "exact"      // cpuCores is the node's core count
+	CoresPowerOfTwo = "powerOfTwo" // cpuCores is rounded up to a power of two
+)
+
+var (
+	// ErrNoKey is returned when the encoder has no key to make cluster ids
+	// with: raw cluster names are never exported instead.
+	ErrNoKey = errors.New("report: no cluster id key")
+	// ErrTooLarge is returned when the payload exceeds MaxBytes even in its
+	// coarsest form.
+	ErrTooLarge = errors.New("report: payload too large")
+)
+
+// Report is the payload document. Field order is the order in the JSON.
+type Report struct {
+	SchemaVersion string  `json:"schemaVersion"`
+	Install       Install `json:"install"`
+	Totals        Totals  `json:"totals"`
+	// Clusters has one entry per cluster, sorted by ID; it is empty when
+	// ClustersAggregated is true.
+	Clusters []Cluster `json:"clusters"`
+	// ClustersAggregated says that the clusters did not fit one by one and
+	// are counted in ClusterGroups instead.
+	ClustersAggregated bool `json:"clustersAggregated"`
+	// ClusterGroups is empty unless ClustersAggregated is true.
+	ClusterGroups []ClusterGroup `json:"clusterGroups"`
+	NodeProfiles  []NodeProfile  `json:"nodeProfiles"`
+	Bucketing     Bucketing      `json:"bucketing"`
+}
+
+// Install describes the installation.
+type Install struct {
+	InstallUUID       string   `json:"installUUID"`
+	ClusterUUID       string   `json:"clusterUUID"`
+	Version           string   `json:"version"`
+	GitCommit         string   `json:"gitCommit"`
+	Mode              string   `json:"mode"`
+	Features          []string `json:"features"` // sorted, unique
+	KubernetesVersion string   `json:"kubernetesVersion"`
+}
+
+// Totals are exact installation-wide sums, whatever the bucketing.
+type Totals struct {
+	Clusters      int64 `json:"clusters"`
+	Nodes         int64 `json:"nodes"`
+	CPUCores      int64 `json:"cpuCores"`
+	CPUMillicores int64 `json:"cpuMillicores"`
+	MemoryBytes   int64 `json:"memoryBytes"`
+	InvalidNodes  int64 `json:"invalidNodes"`
+}
+
+// Roles counts nodes by role; a node with several roles counts in each.
+type Roles struct {
+	ControlPlane int64 `json:"controlPlane"`
+	Etcd         int64 `json:"etcd"`
+	Worker       int64 `json:"worker"`
+}
+
+// Cluster is one cluster, known by its pseudonym.
+type Cluster struct {
+	ID                string `json:"id"`
+	Upstream          bool   `json:"upstream"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	Driver            string `json:"driver"`
+	Provider          string `json:"provider"`
+	CapacitySource    string `json:"capacitySource"` // nodes, cluster or unknown
+	Nodes             int64  `json:"nodes"`
+	InvalidNodes      int64  `json:"invalidNodes"`
+	Roles             Roles  `json:"roles"`
+	CPUCores          int64  `json:"cpuCores"`
+	CPUMillicores     int64  `json:"cpuMillicores"`
+	MemoryBytes       int64  `json:"memoryBytes"`
+}
+
+// ClusterGroup counts the clusters that share upstream flag, Kubernetes
+// version, driver, provider and node count bucket (0, 1, 2-3, 4-7, ...:
+// NodesMin to NodesMax inclusive); the other fields are sums over them.
+type ClusterGroup struct {
+	Upstream          bool   `json:"upstream"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	Driver            string `json:"driver"`
+	Provider          string `json:"provider"`
+	NodesMin          int64  `json:"nodesMin"`
+	NodesMax          int64  `json:"nodesMax"`
+	Count             int64  `json:"count"`
+	Nodes             int64  `json:"nodes"`
+	InvalidNodes      int64  `json:"invalidNodes"`
+	Roles             Roles  `json:"roles"`
+	CPUCores          int64  `json:"cpuCores"`
+	CPUMillicores     int64  `json:"cpuMillicores"`
+	MemoryBytes       int64  `json:"memoryBytes"`
+}
+
+// NodeProfile counts the valid nodes of one shape.
+type NodeProfile struct {
+	Arch         string `json:"arch"`
+	OS           string `json:"os"`
+	Runtime      string `json:"runtime"`      // e.g. containerd
+	KubeletMinor string `json:"kubeletMinor"` // e.g. v1.32, or unknown
+	CPUCores     int64  `json:"cpuCores"`     // see Bucketing.CPUCores
+	MemoryMiB    int64  `json:"memoryMiB"`    // see Bucketing.MemoryMiB
+	Role         string `json:"role"`         // e.g. control-plane+etcd, or none
+	Upstream     bool   `json:"upstream"`
+	Count        int64  `json:"count"`
+}
+
+// Bucketing states how node profile figures were rounded.
+type Bucketing struct {
+	// MemoryMiB: node profile memoryMiB is rounded up to a multiple of it;
+	// 1 is exact.
+	MemoryMiB int64 `json:"memoryMiB"`
+	// CPUCores is CoresExact or CoresPowerOfTwo.
+	CPUCores string `json:"cpuCores"`
+}
+
+// profileLadder lists the node profile bucketings, finest first.
+var profileLadder = []Bucketing{
+	{MemoryMiB: 1, CPUCores: CoresExact},
+	{MemoryMiB: 1024, CPUCores: CoresPowerOfTwo},
+	{MemoryMiB: 4096, CPUCores: CoresPowerOfTwo},
+	{MemoryMiB: 16384, CPUCores: CoresPowerOfTwo},
+	{MemoryMiB: 65536, CPUCores: CoresPowerOfTwo},
+}
+
+// Encoder encodes reports. Key is the per-install secret that cluster ids
+// are made with.
+type Encoder struct {
+	Key []byte
+}
+
+var _ snapshot.Encoder = (*Encoder)(nil)
+
+// New returns an encoder with a copy of key.
+func New(key []byte) *Encoder {
+	return &Encoder{Key: bytes.Clone(key)}
+}
+
+// Format returns "report".
+func (e *Encoder) Format() string { return FormatName }
+
+// SchemaVersion returns the version of schema.json.
+func (e *Encoder) SchemaVersion() string { return Version }
+
+// Encode renders the snapshot; the report has no timestamp, so now is
+// ignored. It does not modify s.
+func (e *Encoder) Encode(s *snapshot.Snapshot, _ time.Time) ([]byte, error) {
+	return e.encode(s, MaxBytes)
+}
+
+// encode is Encode with the size limit as a parameter, so tests can reach
+// the coarse forms with small snapshots.
+func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
+	if len(e.Key) == 0 {
+		return nil, ErrNoKey
+	}
+	if s == nil {
+		return nil, errors.New("report: nil snapshot")
+	}
+	t := s.Totals()
+	r := Report{
+		SchemaVersion: Version,
+		Install:       install(&s.Install),
+		Totals: Totals{
+			Clusters:      int64(t.Clusters),
+			Nodes:         int64(t.Nodes),
+			CPUCores:      t.CPUCores,
+			CPUMillicores: t.CPUMillicores,
+			MemoryBytes:   t.MemoryBytes,
+			InvalidNodes:  int64(t.InvalidNodes),
+		},
+	}
+	clusters := e.clusters(s) // sorted only if they are written one by one
+	profileCounts := profileLevels(exactProfiles(s))
+
+	// Try the finest form first: clusters one by one with the finest node
+	// profiles that fit, then cluster groups with the finest profiles that
+	// fit. AtLeast bounds skip candidates that cannot fit without writing
+	// (or sorting) them whole; the final length check is the one that
+	// decides. A bound only says whether a list fits, which does not depend
+	// on its order, so the choice is deterministic.
+	for _, aggregated := range []bool{false, true} {
+		var listBytes int
+		var err error
+		if aggregated {
+			r.Clusters, r.ClusterGroups = []Cluster{}, groups(clusters)
+			listBytes, err = jsonutil.AtLeast(r.ClusterGroups, 2, limit)
+		} else {
+			r.Clusters, r.ClusterGroups = clusters, []ClusterGroup{}
+			listBytes, err = jsonutil.AtLeast(r.Clusters, 2, limit)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("encoding report clusters: %w", err)
+		}
+		if listBytes > limit {
+			continue
+		}
+		if !aggregated {
+			slices.SortFunc(r.Clusters, compareClusters)
+		}
+		r.ClustersAggregated = aggregated
+		for i, b := range profileLadder {
+			r.NodeProfiles, r.Bucketing = profileList(profileCounts(i)), b
+			profileBytes, err := jsonutil.AtLeast(r.NodeProfiles, 2, limit-listBytes)
+			if err != nil {
+				return nil, fmt.Errorf("encoding report node profiles: %w", err)
+			}
+			if listBytes+profileBytes > limit {
+				continue
+			}
+			slices.SortFunc(r.NodeProfiles, compareProfiles)
+			out, err := jsonutil.Marshal(&r)
+			if err != nil {
+				return nil, fmt.Errorf("encoding report: %w", err)
+			}
+			if len(out) <= limit {
+				return out, nil
+			}
+		}
+	}
+	last := profileLadder[len(profileLadder)-1]
+	return nil, fmt.Errorf("%w: over %d bytes for %d clusters and %d node shapes, even with clusters aggregated and node memory bucketed to %d MiB",
+		ErrTooLarge, limit, len(clusters), len(profileCounts(0)), last.MemoryMiB)
+}
+
+func install(in *snapshot.Install) Install {
+	features := slices.Clone(in.Features)
+	slices.Sort(features)
+	features = slices.Compact(features)
+	if features == nil {
+		features = []string{}
+	}
+	return Install{
+		InstallUUID:       in.InstallUUID,
+		ClusterUUID:       in.ClusterUUID,
+		Version:           in.Version,
+		GitCommit:         in.GitCommit,
+		Mode:              string(in.Mode),
+		Features:          features,
+		KubernetesVersion: in.KubernetesVersion,
+	}
+}
+
+// clusterID returns the pseudonym of a cluster name.
+func clusterID(mac hash.Hash, name string) string {
+	mac.Reset()
+	mac.Write([]byte(name))
+	sum := mac.Sum(nil)
+	return hex.EncodeToString(sum[:IDHexLen/2])
+}
+
+// ClusterID returns the id the report gives the cluster named name under
+// key: the first 128 bits of HMAC-SHA256(key, name) in lowercase hex. It lets
+// an operator who holds the key find a cluster in a report.
+func ClusterID(key []byte, name string) string {
+	return clusterID(hmac.New(sha256.New, key), name)
+}
+
+func (e *Encoder) clusters(s *snapshot.Snapshot) []Cluster {
+	mac := hmac.New(sha256.New, e.Key)
+	out := make([]Cluster, 0, len(s.Clusters))
+	for i := range s.Clusters {
+		c := &s.Clusters[i]
+		var roles Roles
+		for j := range c.Nodes {
+			n := &c.Nodes[j]
+			roles.ControlPlane += b2i(n.ControlPlane)
+			roles.Etcd += b2i(n.Etcd)
+			roles.Worker += b2i(n.Worker)
+		}
+		out = append(out, Cluster{
+			ID:                clusterID(mac, c.Name),
+			Upstream:          c.Upstream,
+			KubernetesVersion: c.KubernetesVersion,
+			Driver:            c.Driver,
+			Provider:          c.Provider,
+			CapacitySource:    capacitySource(c.CapacitySource),
+			Nodes:             int64(len(c.Nodes)),
+			InvalidNodes:      int64(c.InvalidNodes),
+			Roles:             roles,
+			CPUCores:          c.CPUCores,
+			CPUMillicores:     c.CPUMillis,
+			MemoryBytes:       c.MemoryBytes,
+		})
+	}
+	return out
+}
+
+// compareClusters orders clusters by id. Ids are unique but for an HMAC
+// collision or a duplicate name; the other fields break such ties so the
+// order never depends on the input.
+func compareClusters(a, b Cluster) int {
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	return cmp.Or(
+		compareBool(a.Upstream, b.Upstream),
+		cmp.Compare(a.KubernetesVersion, b.KubernetesVersion),
+		cmp.Compare(a.Driver, b.Driver),
+		cmp.Compare(a.Provider, b.Provider),
+		cmp.Compare(a.CapacitySource, b.CapacitySource),
+		cmp.Compare(a.Nodes, b.Nodes),
+		cmp.Compare(a.InvalidNodes, b.InvalidNodes),
+		cmp.Compare(a.Roles.ControlPlane, b.Roles.ControlPlane),
+		cmp.Compare(a.Roles.Etcd, b.Roles.Etcd),
+		cmp.Compare(a.Roles.Worker, b.Roles.Worker),
+		cmp.Compare(a.CPUCores, b.CPUCores),
+		cmp.Compare(a.CPUMillicores, b.CPUMillicores),
+		cmp.Compare(a.MemoryBytes, b.MemoryBytes),
+	)
+}
+
+// capacitySource maps anything but the known sources to "unknown", so a
+// gatherer bug cannot put an arbitrary string in the payload.
+func capacitySource(c snapshot.CapacitySource) string {
+	switch c {
+	case snapshot.FromNodes, snapshot.FromCluster:
+		return string(c)
+	default:
+		return string(snapshot.Unknown)
+	}
+}
+
+type groupKey struct {
+	upstream                            bool
+	kubernetesVersion, driver, provider string
+	nodesMin                            int64
+}
+
+// groups aggregates clusters by upstream flag, Kubernetes version, driver,
+// provider and node count bucket, sorted by those fields.
+func groups(clusters []Cluster) []ClusterGroup {
+	index := map[groupKey]int{}
+	out := []ClusterGroup{}
+	for i := range clusters {
+		c := &clusters[i]
+		lo, hi := nodeBucket(c.Nodes)
+		k := groupKey{c.Upstream, c.KubernetesVersion, c.Driver, c.Provider, lo}
+		j, ok := index[k]
+		if !ok {
+			j = len(out)
+			index[k] = j
+			out = append(out, ClusterGroup{
+				Upstream:          c.Upstream,
+				KubernetesVersion: c.KubernetesVersion,
+				Driver:            c.Driver,
+				Provider:          c.Provider,
+				NodesMin:          lo,
+				NodesMax:          hi,
+			})
+		}
+		g := &out[j]
+		g.Count++
+		g.Nodes += c.Nodes
+		g.InvalidNodes += c.InvalidNodes
+		g.Roles.ControlPlane += c.Roles.ControlPlane
+		g.Roles.Etcd += c.Roles.Etcd
+		g.Roles.Worker += c.Roles.Worker
+		g.CPUCores += c.CPUCores
+		g.CPUMillicores += c.CPUMillicores
+		g.MemoryBytes += c.MemoryBytes
+	}
+	slices.SortFunc(out, func(a, b ClusterGroup) int {
+		return cmp.Or(
+			compareBool(a.Upstream, b.Upstream),
+			cmp.Compare(a.KubernetesVersion, b.KubernetesVersion),
+			cmp.Compare(a.Driver, b.Driver),
+			cmp.Compare(a.Provider, b.Provider),
+			cmp.Compare(a.NodesMin, b.NodesMin),
+		)
+	})
+	return out
+}
+
+// nodeBucket returns the power-of-two range n falls in: 0-0, 1-1, 2-3,
+// 4-7, ...
+func nodeBucket(n int64) (lo, hi int64) {
+	if n <= 0 {
+		return 0, 0
+	}
+	lo = 1 << (bits.Len64(uint64(n)) - 1)
+	return lo, 2*lo - 1
+}
+
+// profileKey is a node shape before bucketing.
+type profileKey struct {
+	arch, os, runtime, kubeletMinor string
+	cores, mib                      int64
+	role                            string
+	upstream                        bool
+}
+
+// exactProfiles counts the valid nodes by exact shape.
+func exactProfiles(s *snapshot.Snapshot) map[profileKey]int64 {
+	out := map[profileKey]int64{}
+	// Installations have few distinct versions: derive each once.
+	runtimes, kubelets := map[string]string{}, map[string]string{}
+	memo := func(m map[string]string, f func(string) string, v string) string {
+		r, ok := m[v]
+		if !ok {
+			r = f(v)
+			m[v] = r
+		}
+		return r
+	}
+	for i := range s.Clusters {
+		c := &s.Clusters[i]
+		for j := range c.Nodes {
+			n := &c.Nodes[j]
+			out[profileKey{
+				arch:         orUnknown(n.Arch),
+				os:           orUnknown(n.OS),
+				runtime:      memo(runtimes, RuntimeFamily, n.ContainerRuntimeVersion),
+				kubeletMinor: memo(kubelets, KubeletMinor, n.KubeletVersion),
+				cores:        snapshot.CoresOf(n.CPUMillis),
+				mib:          snapshot.MiBOf(n.MemoryBytes),
+				role:         Role(n.ControlPlane, n.Etcd, n.Worker),
+				upstream:     c.Upstream,
+			}]++
+		}
+	}
+	return out
+}
+
+// profileLevels returns a function giving the profile counts bucketed as
+// profileLadder[i] says, computed on first use. Each level is derived from
+// the one before, which is exact because every rung's memory step divides
+// the next and power-of-two rounding is idempotent (TestLadderNested), and
+// cheap because each level has no more keys than the one before.
+func profileLevels(exact map[profileKey]int64) func(i int) map[profileKey]int64 {
+	levels := []map[profileKey]int64{exact}
+	return func(i int) map[profileKey]int64 {
+		for len(levels) <= i {
+			levels = append(levels, bucket(levels[len(levels)-1], profileLadder[len(levels)]))
+		}
+		return levels[i]
+	}
+}
+
+// bucket rounds the shapes as b says and merges those that become equal.
+func bucket(counts map[profileKey]int64, b Bucketing) map[profileKey]int64 {
+	out := make(map[profileKey]int64, len(counts)/4)
+	for k, n := range counts {
+		k.mib = roundUp(k.mib, b.MemoryMiB)
+		if b.CPUCores == CoresPowerOfTwo {
+			k.cores = ceilPow2(k.cores)
+		}
+		out[k] += n
+	}
+	return out
+}
+
+// profileList lists the counted shapes, unsorted (see compareProfiles).
+func profileList(counts map[profileKey]int64) []NodeProfile {
+	out := make([]NodeProfile, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, NodeProfile{
+			Arch:         k.arch,
+			OS:           k.os,
+			Runtime:      k.runtime,
+			KubeletMinor: k.kubeletMinor,
+			CPUCores:     k.cores,
+			MemoryMiB:    k.mib,
+			Role:         k.role,
+			Upstream:     k.upstream,
+			Count:        n,
+		})
+	}
+	return out
+}
+
+// compareProfiles orders node profiles by every field but the count, which
+// no two profiles share the rest of.
+func compareProfiles(a, b NodeProfile) int {
+	return cmp.Or(
+		cmp.Compare(a.Arch, b.Arch),
+		cmp.Compare(a.OS, b.OS),
+		cmp.Compare(a.Runtime, b.Runtime),
+		cmp.Compare(a.KubeletMinor, b.KubeletMinor),
+		cmp.Compare(a.CPUCores, b.CPUCores),
+		cmp.Compare(a.MemoryMiB, b.MemoryMiB),
+		cmp.Compare(a.Role, b.Role),
+		compareBool(a.Upstream, b.Upstream),
+	)
+}
+
+// RuntimeFamily returns the lowercased text before "://" of a container
+// runtime version ("containerd://1.7.27" -> "containerd"), or "unknown".
+func RuntimeFamily(v string) string {
+	family, _, ok := strings.Cut(strings.TrimSpace(v), "://")
+	if !ok || family == "" {
+		return "unknown"
+	}
+	return strings.ToLower(family)
+}
+
+// KubeletMinor returns "vMAJOR.MINOR" of a kubelet version
+// ("v1.32.4+rke2r1" -> "v1.32"), or "unknown" when it has none.
+func KubeletMinor(v string) string {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	major, rest, ok := strings.Cut(v, ".")
+	if !ok || major == "" || !allDigits(major) {
+		return "unknown"
+	}
+	end := 0
+	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	if end == 0 {
+		return "unknown"
+	}
+	return "v" + major + "." + rest[:end]
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// roles are the role names by control-plane, etcd and worker bits.
+var roles = [8]string{
+	0b000: "none",
+	0b001: "worker",
+	0b010: "etcd",
+	0b011: "etcd+worker",
+	0b100: "control-plane",
+	0b101: "control-plane+worker",
+	0b110: "control-plane+etcd",
+	0b111: "control-plane+etcd+worker",
+}
+
+// Role joins the roles a node has, in the order control-plane, etcd,
+// worker, with "+"; a node with none is "none".
+func Role(controlPlane, etcd, worker bool) string {
+	return roles[b2i(controlPlane)<<2|b2i(etcd)<<1|b2i(worker)]
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// roundUp rounds n up to a multiple of step; steps below 2 leave it alone.
+func roundUp(n, step int64) int64 {
+	if step <= 1 || n <= 0 {
+		return n
+	}
+	return (n + step - 1) / step * step
+}
+
+// ceilPow2 rounds n up to a power of two; 0 stays 0.
+func ceilPow2(n int64) int64 {
+	if n <= 1 {
+		return n
+	}
+	return 1 << bits.Len64(uint64(n-1))
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func compareBool(a, b bool) int {
+	return cmp.Compare(b2i(a), b2i(b))
+}

@@ -1,0 +1,636 @@
+package report
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher/telemetry-manager/pkg/encoding/internal/schematest"
+	"github.com/rancher/telemetry-manager/pkg/encoding/internal/testsnap"
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func decode(t testing.TB, b []byte) Report {
+	t.Helper()
+	var r Report
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("decoding report: %v", err)
+	}
+	return r
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name  string
+		snap  *snapshot.Snapshot
+		limit int
+		// what the limit must lead to
+		aggregated bool
+		bucketing  Bucketing
+	}{
+		{name: "sample", snap: testsnap.Sample(), limit: MaxBytes, bucketing: profileLadder[0]},
+		{name: "no-local", snap: testsnap.NoLocal(), limit: MaxBytes, bucketing: profileLadder[0]},
+		{name: "empty", snap: testsnap.Empty(), limit: MaxBytes, bucketing: profileLadder[0]},
+		// Limits that force the coarse forms, so their shape is reviewed too.
+		{name: "bucketed", snap: nearShapes(), limit: 3800, bucketing: profileLadder[1]},
+		{name: "aggregated", snap: testsnap.Large(40, 100, false), limit: 4000, aggregated: true, bucketing: profileLadder[0]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := New(testKey).encode(tt.snap, tt.limit)
+			if err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			if err := Validate(got); err != nil {
+				t.Fatalf("output does not validate: %v\n%s", err, got)
+			}
+			r := decode(t, got)
+			if r.ClustersAggregated != tt.aggregated || r.Bucketing != tt.bucketing {
+				t.Errorf("limit %d gave aggregated=%v bucketing=%+v (%d bytes), want aggregated=%v bucketing=%+v",
+					tt.limit, r.ClustersAggregated, r.Bucketing, len(got), tt.aggregated, tt.bucketing)
+			}
+			golden(t, filepath.Join("testdata", tt.name+".golden.json"), got)
+		})
+	}
+}
+
+// nearShapes is the sample with local nodes whose memory differs by a few
+// MiB: three profiles exactly, one once memory is bucketed.
+func nearShapes() *snapshot.Snapshot {
+	s := testsnap.Sample()
+	local := &s.Clusters[3]
+	local.Nodes[1].MemoryBytes = 15437000 * testsnap.Ki
+	local.Nodes[2].MemoryBytes = 15436000 * testsnap.Ki
+	local.MemoryBytes = 0
+	for _, n := range local.Nodes {
+		local.MemoryBytes += n.MemoryBytes
+	}
+	return s
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", path, got)
+	}
+}
+
+// TestSampleFigures checks the figures of the sample against values worked
+// out by hand, so the golden file is not the only witness.
+func TestSampleFigures(t *testing.T) {
+	got, err := New(testKey).Encode(testsnap.Sample(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decode(t, got)
+	wantTotals := Totals{
+		Clusters:      4,
+		Nodes:         9,
+		CPUCores:      2 + 2 + 4 + 2 + 4 + 4 + 8 + 4*3, // ceil per node; AKS from its capacity
+		CPUMillicores: 1500*2 + 4000 + 2000 + 4000*2 + 8000 + 3500*3,
+		MemoryBytes:   2*7680<<20 + 16<<30 + 8<<30 + 2*16<<30 + 32<<30 + 3*15437428<<10,
+		InvalidNodes:  1,
+	}
+	if r.Totals != wantTotals {
+		t.Errorf("totals = %+v, want %+v", r.Totals, wantTotals)
+	}
+	var local *Cluster
+	for i := range r.Clusters {
+		if r.Clusters[i].Upstream {
+			local = &r.Clusters[i]
+		}
+	}
+	if local == nil || local.ID != ClusterID(testKey, "local") || local.CPUCores != 12 || local.Nodes != 3 ||
+		local.Roles != (Roles{3, 3, 3}) || local.MemoryBytes != 3*15807926272 {
+		t.Errorf("local cluster = %+v", local)
+	}
+	want := NodeProfile{Arch: "amd64", OS: "linux", Runtime: "containerd", KubeletMinor: "v1.32",
+		CPUCores: 4, MemoryMiB: 15076, Role: "control-plane+etcd+worker", Upstream: true, Count: 3}
+	found := false
+	for _, p := range r.NodeProfiles {
+		found = found || p == want
+	}
+	if !found {
+		t.Errorf("no profile %+v in %+v", want, r.NodeProfiles)
+	}
+}
+
+func TestNoKey(t *testing.T) {
+	for _, e := range []*Encoder{New(nil), {}, New([]byte{})} {
+		if _, err := e.Encode(testsnap.Sample(), time.Time{}); !errors.Is(err, ErrNoKey) {
+			t.Errorf("Encode with empty key: err = %v, want ErrNoKey", err)
+		}
+	}
+}
+
+func TestClusterIDs(t *testing.T) {
+	mac := hmac.New(sha256.New, testKey)
+	mac.Write([]byte("c-m-8kq2x7vd"))
+	want := hex.EncodeToString(mac.Sum(nil))[:IDHexLen]
+	if got := ClusterID(testKey, "c-m-8kq2x7vd"); got != want {
+		t.Errorf("ClusterID = %s, want %s", got, want)
+	}
+
+	ids := func(key []byte) []string {
+		t.Helper()
+		out, err := New(key).Encode(testsnap.Sample(), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range decode(t, out).Clusters {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	a, again, other := ids(testKey), ids(bytes.Clone(testKey)), ids([]byte("another key"))
+	if !reflect.DeepEqual(a, again) {
+		t.Errorf("same key gave different ids: %v, %v", a, again)
+	}
+	for _, id := range other {
+		for _, id2 := range a {
+			if id == id2 {
+				t.Errorf("id %s is the same under two keys", id)
+			}
+		}
+	}
+	if len(a) != 4 {
+		t.Errorf("got %d ids, want 4", len(a))
+	}
+}
+
+func TestNewCopiesKey(t *testing.T) {
+	key := bytes.Clone(testKey)
+	e := New(key)
+	key[0] ^= 0xff
+	if !bytes.Equal(e.Key, testKey) {
+		t.Error("New kept a reference to the caller's key")
+	}
+}
+
+// TestNoPII puts names where a careless encoder would pick them up and
+// checks that none reaches the payload, in any form.
+func TestNoPII(t *testing.T) {
+	s := testsnap.Sample()
+	s.Clusters[0].Name = "my-secret-cluster"
+	s.Clusters[1].Name = "c-m-hostname-prod-db01"
+	s.Install.ServerURL = "https://rancher.secret-corp.example:8443"
+	s.Problems = append(s.Problems, snapshot.Problem{Object: "Node my-secret-cluster/ip-10-1-2-3", Field: "status.nodeName", Err: errors.New("worker-07.secret-corp.example")})
+	for _, limit := range []int{MaxBytes, 3600} { // exact and aggregated forms
+		out, err := New(testKey).encode(s, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"my-secret-cluster", "secret", "hostname", "c-m-", "c-5xz9q", "c-q7w2e", "ip-10-1-2-3", "10.1.2.3", "rancher.", "8443", "worker-07", "m-7d9f2", "local\""} {
+			if bytes.Contains(out, []byte(secret)) {
+				t.Errorf("limit %d: payload contains %q:\n%s", limit, secret, out)
+			}
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	for name, s := range map[string]*snapshot.Snapshot{
+		"sample":   testsnap.Sample(),
+		"no-local": testsnap.NoLocal(),
+		"distinct": testsnap.Large(300, 3000, true),
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := testsnap.Clone(s)
+			want, err := New(testKey).Encode(s, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := New(testKey).Encode(s, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(want, again) {
+				t.Error("same snapshot gave different bytes")
+			}
+			if !reflect.DeepEqual(s, before) {
+				t.Error("Encode modified the snapshot")
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range 5 {
+				got, err := New(testKey).Encode(testsnap.Shuffled(s, r), time.Time{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("shuffle %d gave different bytes", i)
+				}
+			}
+		})
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	_, err := New(testKey).encode(testsnap.Sample(), 1000)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	t.Log(err)
+}
+
+// TestScale encodes the largest installations the project plans for and
+// checks they fit, validate, and keep exact totals.
+func TestScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large snapshots")
+	}
+	tests := []struct {
+		name            string
+		clusters, nodes int
+		distinct        bool
+	}{
+		{"60000-clusters-distinct", 60000, 60000, true},
+		{"60000-clusters-uniform", 60000, 120000, false},
+		{"60000-nodes-distinct", 2000, 60000, true},
+		{"60000-nodes-uniform", 500, 60000, false},
+		{"2000-clusters-20000-nodes-distinct", 2000, 20000, true},
+		{"500-clusters-5000-nodes-distinct", 500, 5000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testsnap.Large(tt.clusters, tt.nodes, tt.distinct)
+			out, err := New(testKey).Encode(s, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) > MaxBytes {
+				t.Fatalf("%d bytes, over MaxBytes %d", len(out), MaxBytes)
+			}
+			if err := Validate(out); err != nil {
+				t.Fatal(err)
+			}
+			r := decode(t, out)
+			checkSums(t, s, &r)
+			t.Logf("%d bytes, %d clusters, %d groups, %d profiles, aggregated=%v, bucketing=%+v",
+				len(out), len(r.Clusters), len(r.ClusterGroups), len(r.NodeProfiles), r.ClustersAggregated, r.Bucketing)
+		})
+	}
+}
+
+// checkSums checks that totals are exact and the lists add up to them.
+func checkSums(t *testing.T, s *snapshot.Snapshot, r *Report) {
+	t.Helper()
+	st := s.Totals()
+	want := Totals{int64(st.Clusters), int64(st.Nodes), st.CPUCores, st.CPUMillicores, st.MemoryBytes, int64(st.InvalidNodes)}
+	if r.Totals != want {
+		t.Errorf("totals = %+v, want %+v", r.Totals, want)
+	}
+	var sum Totals
+	for _, c := range r.Clusters {
+		sum.Clusters++
+		sum.Nodes += c.Nodes
+		sum.CPUCores += c.CPUCores
+		sum.CPUMillicores += c.CPUMillicores
+		sum.MemoryBytes += c.MemoryBytes
+		sum.InvalidNodes += c.InvalidNodes
+	}
+	for _, g := range r.ClusterGroups {
+		sum.Clusters += g.Count
+		sum.Nodes += g.Nodes
+		sum.CPUCores += g.CPUCores
+		sum.CPUMillicores += g.CPUMillicores
+		sum.MemoryBytes += g.MemoryBytes
+		sum.InvalidNodes += g.InvalidNodes
+		if g.Nodes < g.Count*g.NodesMin || g.Nodes > g.Count*g.NodesMax {
+			t.Errorf("group %+v: nodes outside its bucket", g)
+		}
+	}
+	if sum != want {
+		t.Errorf("clusters and groups add up to %+v, want %+v", sum, want)
+	}
+	var profiled int64
+	for _, p := range r.NodeProfiles {
+		profiled += p.Count
+	}
+	if profiled != want.Nodes {
+		t.Errorf("node profiles count %d nodes, want %d", profiled, want.Nodes)
+	}
+}
+
+func TestSchemaAcceptsEveryForm(t *testing.T) {
+	// Every rung of the size ladder must produce a valid document.
+	s := testsnap.Large(50, 400, true)
+	for _, limit := range []int{MaxBytes, 60000, 40000, 30000, 20000, 15000, 12000} {
+		out, err := New(testKey).encode(s, limit)
+		if errors.Is(err, ErrTooLarge) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Validate(out); err != nil {
+			t.Errorf("limit %d: %v", limit, err)
+		}
+		r := decode(t, out)
+		checkSums(t, s, &r)
+	}
+}
+
+func TestSchemaRejects(t *testing.T) {
+	valid, err := New(testKey).Encode(testsnap.Sample(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(valid); err != nil {
+		t.Fatalf("valid sample rejected: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(doc map[string]any)
+	}{
+		{"null clusters", func(d map[string]any) { d["clusters"] = nil }},
+		{"null nodeProfiles", func(d map[string]any) { d["nodeProfiles"] = nil }},
+		{"null clusterGroups", func(d map[string]any) { d["clusterGroups"] = nil }},
+		{"null features", func(d map[string]any) { obj(d, "install")["features"] = nil }},
+		{"extra top-level key", func(d map[string]any) { d["hostname"] = "x" }},
+		{"extra cluster key", func(d map[string]any) { item(d, "clusters")["name"] = "local" }},
+		{"extra profile key", func(d map[string]any) { item(d, "nodeProfiles")["ip"] = "10.0.0.1" }},
+		{"missing totals field", func(d map[string]any) { delete(obj(d, "totals"), "memoryBytes") }},
+		{"missing bucketing", func(d map[string]any) { delete(d, "bucketing") }},
+		{"raw name as id", func(d map[string]any) { item(d, "clusters")["id"] = "local" }},
+		{"negative count", func(d map[string]any) { obj(d, "totals")["nodes"] = -1 }},
+		{"fractional count", func(d map[string]any) { obj(d, "totals")["nodes"] = 1.5 }},
+		{"count as string", func(d map[string]any) { obj(d, "totals")["nodes"] = "9" }},
+		{"wrong schema version", func(d map[string]any) { d["schemaVersion"] = "2" }},
+		{"unknown mode", func(d map[string]any) { obj(d, "install")["mode"] = "" }},
+		{"unknown capacity source", func(d map[string]any) { item(d, "clusters")["capacitySource"] = "" }},
+		{"bad kubelet minor", func(d map[string]any) { item(d, "nodeProfiles")["kubeletMinor"] = "v1.32.4" }},
+		{"unknown role", func(d map[string]any) { item(d, "nodeProfiles")["role"] = "master" }},
+		{"zero profile count", func(d map[string]any) { item(d, "nodeProfiles")["count"] = 0 }},
+		{"duplicate feature", func(d map[string]any) { obj(d, "install")["features"] = []any{"a", "a"} }},
+		{"clusters while aggregated", func(d map[string]any) { d["clustersAggregated"] = true }},
+		{"groups while not aggregated", func(d map[string]any) {
+			d["clusterGroups"] = []any{map[string]any{
+				"upstream": false, "kubernetesVersion": "", "driver": "", "provider": "", "nodesMin": 0, "nodesMax": 0,
+				"count": 1, "nodes": 0, "invalidNodes": 0, "roles": map[string]any{"controlPlane": 0, "etcd": 0, "worker": 0},
+				"cpuCores": 0, "cpuMillicores": 0, "memoryBytes": 0,
+			}}
+		}},
+		{"memory bucket 0", func(d map[string]any) { obj(d, "bucketing")["memoryMiB"] = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var doc map[string]any
+			if err := json.Unmarshal(valid, &doc); err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(doc)
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Validate(b); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Validate = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	for name, b := range map[string]string{
+		"not JSON":      "{",
+		"trailing data": string(valid) + "{}",
+		"array":         "[]",
+		"empty":         "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := Validate([]byte(b)); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Validate = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func obj(d map[string]any, key string) map[string]any { return d[key].(map[string]any) }
+
+func item(d map[string]any, key string) map[string]any { return d[key].([]any)[0].(map[string]any) }
+
+func TestSchemaAccessor(t *testing.T) {
+	s := Schema()
+	var doc map[string]any
+	if err := json.Unmarshal(s, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["$id"] != SchemaID {
+		t.Errorf("$id = %v, want %s", doc["$id"], SchemaID)
+	}
+	s[0] = 'x' // a copy: the embedded schema must not change
+	if Schema()[0] != '{' {
+		t.Error("Schema returned the embedded slice")
+	}
+}
+
+func TestRuntimeFamily(t *testing.T) {
+	for in, want := range map[string]string{
+		"containerd://1.7.27-k3s1": "containerd",
+		"Docker://20.10.24":        "docker",
+		"cri-o://1.30.1":           "cri-o",
+		"":                         "unknown",
+		"containerd":               "unknown",
+		"://1.0":                   "unknown",
+	} {
+		if got := RuntimeFamily(in); got != want {
+			t.Errorf("RuntimeFamily(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestKubeletMinor(t *testing.T) {
+	for in, want := range map[string]string{
+		"v1.32.4+rke2r1":       "v1.32",
+		"v1.30.11-eks-473151a": "v1.30",
+		"1.29.3":               "v1.29",
+		"v1.33":                "v1.33",
+		"v1.31+k3s1":           "v1.31",
+		"":                     "unknown",
+		"v1":                   "unknown",
+		"dev":                  "unknown",
+		"va.b.c":               "unknown",
+		"v1.x":                 "unknown",
+	} {
+		if got := KubeletMinor(in); got != want {
+			t.Errorf("KubeletMinor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRole(t *testing.T) {
+	tests := []struct {
+		c, e, w bool
+		want    string
+	}{
+		{true, true, true, "control-plane+etcd+worker"},
+		{true, true, false, "control-plane+etcd"},
+		{true, false, true, "control-plane+worker"},
+		{false, true, true, "etcd+worker"},
+		{true, false, false, "control-plane"},
+		{false, true, false, "etcd"},
+		{false, false, true, "worker"},
+		{false, false, false, "none"},
+	}
+	for _, tt := range tests {
+		if got := Role(tt.c, tt.e, tt.w); got != tt.want {
+			t.Errorf("Role(%v, %v, %v) = %q, want %q", tt.c, tt.e, tt.w, got, tt.want)
+		}
+		if !strings.Contains(string(schema), `"`+tt.want+`"`) {
+			t.Errorf("schema does not list role %q", tt.want)
+		}
+	}
+}
+
+func TestRounding(t *testing.T) {
+	for _, tt := range []struct{ n, want int64 }{{0, 0}, {1, 1}, {2, 2}, {3, 4}, {4, 4}, {5, 8}, {48, 64}, {64, 64}, {65, 128}} {
+		if got := ceilPow2(tt.n); got != tt.want {
+			t.Errorf("ceilPow2(%d) = %d, want %d", tt.n, got, tt.want)
+		}
+	}
+	for _, tt := range []struct{ n, step, want int64 }{{0, 1024, 0}, {1, 1024, 1024}, {1024, 1024, 1024}, {15076, 1024, 15360}, {15076, 4096, 16384}, {15076, 1, 15076}} {
+		if got := roundUp(tt.n, tt.step); got != tt.want {
+			t.Errorf("roundUp(%d, %d) = %d, want %d", tt.n, tt.step, got, tt.want)
+		}
+	}
+	for _, tt := range []struct{ n, lo, hi int64 }{{0, 0, 0}, {1, 1, 1}, {2, 2, 3}, {3, 2, 3}, {4, 4, 7}, {7, 4, 7}, {1000, 512, 1023}} {
+		if lo, hi := nodeBucket(tt.n); lo != tt.lo || hi != tt.hi {
+			t.Errorf("nodeBucket(%d) = %d-%d, want %d-%d", tt.n, lo, hi, tt.lo, tt.hi)
+		}
+	}
+}
+
+func TestCapacitySourceNeverArbitrary(t *testing.T) {
+	s := testsnap.Sample()
+	s.Clusters[0].CapacitySource = "from-somewhere"
+	out, err := New(testKey).Encode(s, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(out); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("from-somewhere")) {
+		t.Error("arbitrary capacity source exported")
+	}
+}
+
+func TestFormat(t *testing.T) {
+	var e snapshot.Encoder = New(testKey)
+	if e.Format() != "report" || e.SchemaVersion() != "1" {
+		t.Errorf("Format, SchemaVersion = %q, %q", e.Format(), e.SchemaVersion())
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	for _, bc := range []struct {
+		name            string
+		clusters, nodes int
+		distinct        bool
+	}{
+		{"500c-5000n-distinct", 500, 5000, true},
+		{"2000c-20000n-uniform", 2000, 20000, false},
+		{"2000c-20000n-distinct", 2000, 20000, true},
+		{"2000c-60000n-distinct", 2000, 60000, true},
+		{"60000c-60000n-distinct", 60000, 60000, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := testsnap.Large(bc.clusters, bc.nodes, bc.distinct)
+			e := New(testKey)
+			b.ReportAllocs()
+			var size int
+			for b.Loop() {
+				out, err := e.Encode(s, time.Time{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(out)
+			}
+			b.ReportMetric(float64(size), "bytes/payload")
+		})
+	}
+}
+
+// TestLadderNested checks what profileLevels relies on: bucketing a
+// bucketed shape again by the next rung gives the same as bucketing the
+// exact shape by it.
+func TestLadderNested(t *testing.T) {
+	for i := 1; i < len(profileLadder); i++ {
+		prev, next := profileLadder[i-1], profileLadder[i]
+		if next.MemoryMiB%prev.MemoryMiB != 0 {
+			t.Errorf("rung %d: memory step %d does not divide %d", i, prev.MemoryMiB, next.MemoryMiB)
+		}
+		if prev.CPUCores == CoresPowerOfTwo && next.CPUCores != CoresPowerOfTwo {
+			t.Errorf("rung %d: cores become finer", i)
+		}
+	}
+	s := testsnap.Large(100, 3000, true)
+	exact := exactProfiles(s)
+	levels := profileLevels(exact)
+	for i, b := range profileLadder {
+		if got, want := levels(i), bucket(exact, b); !reflect.DeepEqual(got, want) {
+			t.Errorf("rung %d derived from the rung before differs from rounding the exact shapes", i)
+		}
+	}
+}
+
+// TestSchemaMatchesTypes keeps schema.json and the Go types in step.
+func TestSchemaMatchesTypes(t *testing.T) {
+	for pointer, v := range map[string]any{
+		"":                    Report{},
+		"/$defs/install":      Install{},
+		"/$defs/totals":       Totals{},
+		"/$defs/roles":        Roles{},
+		"/$defs/cluster":      Cluster{},
+		"/$defs/clusterGroup": ClusterGroup{},
+		"/$defs/nodeProfile":  NodeProfile{},
+		"/$defs/bucketing":    Bucketing{},
+	} {
+		schematest.CheckStruct(t, schema, pointer, reflect.TypeOf(v))
+	}
+}
+
+func TestNilSnapshot(t *testing.T) {
+	if _, err := New(testKey).Encode(nil, time.Time{}); err == nil {
+		t.Error("Encode(nil) succeeded")
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	out, err := New(testKey).Encode(testsnap.Large(60000, 60000, true), time.Time{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Validate(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(out)), "bytes/payload")
+}

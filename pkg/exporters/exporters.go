@@ -1,0 +1,102 @@
+// Package exporters lists every exporter the manager can run: its name,
+// whether it runs by default, and how it is built. The --exporters flag, the
+// README's exporter table and the chart all derive from this one table.
+package exporters
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"k8s.io/utils/clock"
+
+	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+	"github.com/rancher/telemetry-manager/pkg/manager"
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
+)
+
+// ErrUnknown means an exporter name is not in the table.
+var ErrUnknown = errors.New("unknown exporter")
+
+// Deps is what exporters may use. Each constructor takes only what it needs.
+type Deps struct {
+	Report snapshot.Encoder // the report encoder, keyed for this install
+	Secret secret.Options   // client, cache and target of the secret exporter
+	Clock  clock.PassiveClock
+	Log    *logrus.Entry
+}
+
+// Entry is one exporter of the table.
+type Entry struct {
+	Name        string
+	Default     bool
+	Description string
+	New         func(d Deps) (manager.Exporter, error)
+}
+
+// Table lists every exporter, in the order they are documented.
+var Table = []Entry{
+	{
+		Name:        "secret",
+		Default:     true,
+		Description: "writes the report into a Secret (default cattle-telemetry-system/telemetry, key payload); works air-gapped",
+		New: func(d Deps) (manager.Exporter, error) {
+			o := d.Secret
+			o.Encoder = d.Report
+			o.Clock = d.Clock
+			o.Log = d.Log.WithField("exporter", "secret")
+			return secret.New(o)
+		},
+	},
+}
+
+// Names returns the names of every exporter.
+func Names() []string {
+	out := make([]string, 0, len(Table))
+	for _, e := range Table {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+// Defaults returns the names of the exporters that run by default.
+func Defaults() []string {
+	var out []string
+	for _, e := range Table {
+		if e.Default {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// Select parses a comma-separated list of exporter names. Blanks and
+// duplicates are dropped; an unknown name is an error that lists the valid
+// ones. The result is in table order.
+func Select(spec string) ([]Entry, error) {
+	want := map[string]bool{}
+	var unknown []string
+	for _, name := range strings.Split(spec, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(Names(), name) {
+			unknown = append(unknown, name)
+			continue
+		}
+		want[name] = true
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w %s (valid: %s)", ErrUnknown, strings.Join(unknown, ", "), strings.Join(Names(), ", "))
+	}
+	var out []Entry
+	for _, e := range Table {
+		if want[e.Name] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

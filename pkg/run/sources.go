@@ -1,0 +1,274 @@
+package run
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rancher/lasso/pkg/cache"
+	"github.com/rancher/lasso/pkg/controller"
+	"github.com/rancher/wrangler/v3/pkg/generated/controllers/core"
+	"github.com/rancher/wrangler/v3/pkg/generic"
+	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+
+	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
+	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+	"github.com/rancher/telemetry-manager/pkg/gatherer"
+	"github.com/rancher/telemetry-manager/pkg/identity"
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
+	"github.com/rancher/telemetry-manager/pkg/version"
+)
+
+// RestConfig loads --kubeconfig, else $KUBECONFIG, else the in-cluster config.
+func RestConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig, no KUBECONFIG and not in a cluster: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// DetectMode returns rancher when management.cattle.io/v3 serves clusters and
+// nodes, else kubernetes. A forced mode is returned as is.
+func DetectMode(d discovery.DiscoveryInterface, forced string) (snapshot.Mode, error) {
+	switch forced {
+	case ModeRancher:
+		return snapshot.ModeRancher, nil
+	case ModeKubernetes:
+		return snapshot.ModeKubernetes, nil
+	}
+	list, err := d.ServerResourcesForGroupVersion(v3.SchemeGroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return snapshot.ModeKubernetes, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("discovering %s: %w", v3.SchemeGroupVersion, err)
+	}
+	var names []string
+	for _, r := range list.APIResources {
+		names = append(names, r.Name)
+	}
+	if slices.Contains(names, "clusters") && slices.Contains(names, "nodes") {
+		return snapshot.ModeRancher, nil
+	}
+	return snapshot.ModeKubernetes, nil
+}
+
+// Scheme returns the scheme of every type the manager reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntimeMust(clientgoscheme.AddToScheme(s))
+	utilruntimeMust(v3.AddToScheme(s))
+	return s
+}
+
+func utilruntimeMust(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Sources are the shared informer caches and clients of one API server.
+type Sources struct {
+	Mode     snapshot.Mode
+	Kube     kubernetes.Interface
+	Factory  controller.SharedControllerFactory
+	Secrets  generic.ControllerInterface[*corev1.Secret, *corev1.SecretList]
+	Gatherer *gatherer.Gatherer
+	Identity identity.Identity
+	// Ephemeral is true when the identity was made up for this process
+	// because the identity Secret could not be created or read.
+	Ephemeral bool
+
+	informers []toolscache.SharedIndexInformer
+}
+
+// SourceOptions say what Connect reads.
+type SourceOptions struct {
+	Mode         string // auto, rancher, kubernetes
+	Namespace    string // telemetry namespace: identity Secret, watched Secrets
+	IdentityName string
+	// CreateIdentity creates the identity Secret (and fills missing keys);
+	// without it a missing Secret gives an ephemeral identity.
+	CreateIdentity bool
+	// CreateNamespace creates the telemetry namespace when it is missing.
+	CreateNamespace bool
+	Log             *logrus.Entry
+}
+
+// Connect builds the clients and caches of one API server, reads the install
+// information that does not live in caches (kube-system UID, Kubernetes
+// version, identity) and returns the sources ready to Start.
+func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "telemetry-manager/" + version.Version
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building client: %w", err)
+	}
+	mode, err := DetectMode(kube.Discovery(), o.Mode)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Log
+	if log == nil {
+		log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	log.WithField("mode", mode).Info("reading installation")
+
+	install := snapshot.Install{Version: version.Version, GitCommit: version.GitCommit}
+	if v, err := kube.Discovery().ServerVersion(); err != nil {
+		return nil, fmt.Errorf("reading the server version: %w", err)
+	} else {
+		install.KubernetesVersion = v.GitVersion
+	}
+	ks, err := kube.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading namespace kube-system (its UID is the cluster UUID): %w", err)
+	}
+	install.ClusterUUID = string(ks.UID)
+
+	src := &Sources{Mode: mode, Kube: kube}
+	if o.CreateIdentity {
+		src.Identity, err = identity.Load(ctx, kube.CoreV1(), o.Namespace, o.IdentityName)
+		if apierrors.IsNotFound(err) && o.CreateNamespace {
+			// The telemetry namespace itself is missing.
+			if err = secret.EnsureNamespace(ctx, kube.CoreV1(), o.Namespace, log); err == nil {
+				src.Identity, err = identity.Load(ctx, kube.CoreV1(), o.Namespace, o.IdentityName)
+			}
+		}
+	} else {
+		src.Identity, err = identity.Read(ctx, kube.CoreV1(), o.Namespace, o.IdentityName)
+	}
+	if err != nil {
+		if o.CreateIdentity || !errors.Is(err, identity.ErrMissing) {
+			return nil, err
+		}
+		src.Identity, src.Ephemeral = EphemeralIdentity(), true
+	}
+	install.InstallUUID = src.Identity.InstallUUID
+
+	scheme := Scheme()
+	secretGVK := corev1.SchemeGroupVersion.WithKind("Secret")
+	src.Factory, err = controller.NewSharedControllerFactoryFromConfigWithOptions(cfg, scheme, &controller.SharedControllerFactoryOptions{
+		CacheOptions: &cache.SharedCacheFactoryOptions{
+			// Secrets are read only in the telemetry namespace, which is
+			// all that the chart's Role allows.
+			KindNamespace: map[schema.GroupVersionKind]string{secretGVK: o.Namespace},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building controller factory: %w", err)
+	}
+	coreFactory, err := core.NewFactoryFromConfigWithOptions(cfg, &core.FactoryOptions{SharedControllerFactory: src.Factory})
+	if err != nil {
+		return nil, fmt.Errorf("building core factory: %w", err)
+	}
+	src.Secrets = coreFactory.Core().V1().Secret()
+	src.watch(src.Secrets.Informer(), slimSecret)
+
+	gcfg := gatherer.Config{Mode: mode, Install: install, Log: log}
+	if mode == snapshot.ModeRancher {
+		clusters := generic.NewNonNamespacedController[*v3.Cluster, *v3.ClusterList](v3.ClusterGVK, v3.ClusterResource.Resource, src.Factory)
+		nodes := generic.NewController[*v3.Node, *v3.NodeList](v3.NodeGVK, v3.NodeResource.Resource, true, src.Factory)
+		settings := generic.NewNonNamespacedController[*v3.Setting, *v3.SettingList](v3.SettingGVK, v3.SettingResource.Resource, src.Factory)
+		features := generic.NewNonNamespacedController[*v3.Feature, *v3.FeatureList](v3.FeatureGVK, v3.FeatureResource.Resource, src.Factory)
+		src.watch(clusters.Informer(), slimMeta)
+		src.watch(nodes.Informer(), slimMeta)
+		src.watch(settings.Informer(), slimMeta)
+		src.watch(features.Informer(), slimMeta)
+		gcfg.Clusters, gcfg.Nodes, gcfg.Settings, gcfg.Features = clusters.Cache(), nodes.Cache(), settings.Cache(), features.Cache()
+	} else {
+		nodes := coreFactory.Core().V1().Node()
+		src.watch(nodes.Informer(), slimCoreNode)
+		gcfg.CoreNodes = nodes.Cache()
+	}
+	src.Gatherer, err = gatherer.New(gcfg)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// watch strips what the gatherer never reads before objects enter the cache.
+func (s *Sources) watch(inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
+	// SetTransform fails only after the informer started; these are new.
+	utilruntimeMust(inf.SetTransform(transform))
+	s.informers = append(s.informers, inf)
+}
+
+// OnChange calls f on every add, update and delete in the caches the
+// gatherer reads and in the telemetry namespace's Secrets. f must not block.
+func (s *Sources) OnChange(f func(obj any)) {
+	h := toolscache.ResourceEventHandlerFuncs{
+		AddFunc: f,
+		UpdateFunc: func(oldObj, newObj any) {
+			o, err1 := meta.Accessor(oldObj)
+			n, err2 := meta.Accessor(newObj)
+			if err1 == nil && err2 == nil && o.GetResourceVersion() == n.GetResourceVersion() {
+				return // a resync, nothing changed
+			}
+			f(newObj)
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			f(obj)
+		},
+	}
+	for _, inf := range s.informers {
+		_, _ = inf.AddEventHandler(h)
+	}
+}
+
+// Start starts the caches.
+func (s *Sources) Start(ctx context.Context) error {
+	return s.Factory.Start(ctx, 1)
+}
+
+// WaitForSync blocks until every cache is synced, or ctx ends.
+func (s *Sources) WaitForSync(ctx context.Context) error {
+	synced := s.Factory.SharedCacheFactory().WaitForCacheSync(ctx)
+	var missing []string
+	for gvk, ok := range synced {
+		if !ok {
+			missing = append(missing, gvk.Kind)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("caches not synced: %v", missing)
+	}
+	return ctx.Err()
+}
+
+// EphemeralIdentity returns an identity that lives only for this process.
+func EphemeralIdentity() identity.Identity {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return identity.Identity{Key: key, InstallUUID: string(uuid.NewUUID())}
+}
