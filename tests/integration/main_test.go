@@ -179,3 +179,5 @@ func decode(t *testing.T, s *corev1.Secret) report.Report {
 	}
 	return r
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

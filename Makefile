@@ -1,0 +1,28 @@
+# Targets are thin: each calls scripts/<target>, which does the work.
+.PHONY: all build test demo bench lint image testbin clean
+
+all: build
+
+build:
+	scripts/build
+
+test:
+	scripts/test
+
+demo:
+	scripts/demo
+
+bench:
+	scripts/bench
+
+lint:
+	scripts/lint
+
+image:
+	scripts/image
+
+testbin:
+	scripts/build-testbin kube-apiserver etcd helm
+
+clean:
+	rm -rf bin dist
