@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rancher/wrangler/v3/pkg/generic"
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -63,6 +62,11 @@ const (
 // ErrNamespace means the target namespace is missing and could not be created.
 var ErrNamespace = errors.New("target namespace missing")
 
+// SecretCache reads Secrets from an informer cache; a wrangler SecretCache fits.
+type SecretCache interface {
+	Get(namespace, name string) (*corev1.Secret, error)
+}
+
 // Options configure an Exporter.
 type Options struct {
 	Namespace string
@@ -77,7 +81,7 @@ type Options struct {
 	Secrets    typedcorev1.SecretsGetter
 	Namespaces typedcorev1.NamespacesGetter
 	// Cache is an informer cache that holds the target Secret.
-	Cache generic.CacheInterface[*corev1.Secret]
+	Cache SecretCache
 	Clock clock.PassiveClock
 	Log   *logrus.Entry
 	// OnWrite is called after each write, for metrics.
