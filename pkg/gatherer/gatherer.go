@@ -277,7 +277,6 @@ func (g *Gatherer) setting(name string) (string, error) {
 
 // rancherNode reads one v3 Node; any problem makes the whole node invalid.
 func rancherNode(n *v3.Node, memo *quantityMemo) (snapshot.Node, []snapshot.Problem) {
-	obj := "Node " + n.Namespace + "/" + n.Name
 	st := n.Status.InternalNodeStatus
 	out := snapshot.Node{
 		Arch:                    st.NodeInfo.Architecture,
@@ -292,12 +291,12 @@ func rancherNode(n *v3.Node, memo *quantityMemo) (snapshot.Node, []snapshot.Prob
 	cpuField, cpu := pick(st.Capacity, st.Allocatable, "cpu")
 	millis, err := memo.CPU(string(cpu))
 	if err != nil {
-		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.internalNodeStatus." + cpuField, Err: err})
+		problems = append(problems, snapshot.Problem{Object: "Node " + n.Namespace + "/" + n.Name, Field: "status.internalNodeStatus." + cpuField, Err: err})
 	}
 	memField, mem := pick(st.Capacity, st.Allocatable, "memory")
 	bytes, err := memo.Memory(string(mem))
 	if err != nil {
-		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.internalNodeStatus." + memField, Err: err})
+		problems = append(problems, snapshot.Problem{Object: "Node " + n.Namespace + "/" + n.Name, Field: "status.internalNodeStatus." + memField, Err: err})
 	}
 	out.CPUMillis, out.MemoryBytes = millis, bytes
 	return out, problems
@@ -391,7 +390,6 @@ func (g *Gatherer) kubernetes() (*snapshot.Snapshot, error) {
 }
 
 func coreNode(n *corev1.Node) (snapshot.Node, []snapshot.Problem) {
-	obj := "Node " + n.Name
 	info := n.Status.NodeInfo
 	_, cp := n.Labels[LabelControlPlane]
 	_, master := n.Labels[LabelMaster]
@@ -410,12 +408,12 @@ func coreNode(n *corev1.Node) (snapshot.Node, []snapshot.Problem) {
 	if q, ok := n.Status.Capacity[corev1.ResourceCPU]; ok {
 		out.CPUMillis = q.MilliValue()
 	} else {
-		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.capacity.cpu", Err: ErrNoCPU})
+		problems = append(problems, snapshot.Problem{Object: "Node " + n.Name, Field: "status.capacity.cpu", Err: ErrNoCPU})
 	}
 	if q, ok := n.Status.Capacity[corev1.ResourceMemory]; ok {
 		out.MemoryBytes = q.Value()
 	} else {
-		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.capacity.memory", Err: ErrNoMemory})
+		problems = append(problems, snapshot.Problem{Object: "Node " + n.Name, Field: "status.capacity.memory", Err: ErrNoMemory})
 	}
 	return out, problems
 }

@@ -1,0 +1,392 @@
+package v3
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+)
+
+// nodeFile is one Rancher v3 Node as the API server returns it (indented
+// here for review; compactJSON restores the wire form, about 22 KB):
+// managed fields, Rancher and node labels and annotations, taints, custom
+// config, ~50 images, conditions, addresses, machine/boot ids and attached
+// volumes. Every identifying value in it is made up.
+const nodeFile = "testdata/node.json"
+
+// wireDecoder decodes JSON the way the informers do: lasso's client uses
+// serializer.NewCodecFactory(scheme).WithoutConversion() and decodes to
+// the served version with its JSON serializer (sigs.k8s.io/json).
+func wireDecoder(tb testing.TB) runtime.Decoder {
+	tb.Helper()
+	scheme := runtime.NewScheme()
+	if err := AddToScheme(scheme); err != nil {
+		tb.Fatal(err)
+	}
+	cf := serializer.NewCodecFactory(scheme).WithoutConversion()
+	info, ok := runtime.SerializerInfoForMediaType(cf.SupportedMediaTypes(), runtime.ContentTypeJSON)
+	if !ok {
+		tb.Fatal("no JSON serializer")
+	}
+	return cf.DecoderToVersion(info.Serializer, SchemeGroupVersion)
+}
+
+// slimMeta replicates the informer transform that runs before a v3 object
+// enters a cache (slimMeta in pkg/run/transform.go, which is unexported):
+// it drops managed fields, annotations, labels, owner references and
+// finalizers. Keep the two in step.
+func slimMeta(m metav1.Object) {
+	m.SetManagedFields(nil)
+	m.SetAnnotations(nil)
+	m.SetLabels(nil)
+	m.SetOwnerReferences(nil)
+	m.SetFinalizers(nil)
+}
+
+func compactJSON(tb testing.TB, path string) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// decoders are the two ways a typed object is decoded in this project:
+// the informer's wire decoder, and encoding/json (payload --from-file).
+func decoders(t *testing.T) map[string]func(data []byte, into runtime.Object) error {
+	wire := wireDecoder(t)
+	return map[string]func([]byte, runtime.Object) error{
+		"wire": func(data []byte, into runtime.Object) error {
+			_, _, err := wire.Decode(data, nil, into)
+			return err
+		},
+		"encoding/json": func(data []byte, into runtime.Object) error { return json.Unmarshal(data, into) },
+	}
+}
+
+func assertAbsent(t *testing.T, what string, got []byte, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s == "" {
+			t.Fatalf("%s: empty needle: the testdata lost a field", what)
+		}
+		if bytes.Contains(got, []byte(s)) {
+			t.Errorf("%s still holds %q:\n%s", what, s, got)
+		}
+	}
+}
+
+func TestClusterDropsCredentials(t *testing.T) {
+	const doc = `{
+		"apiVersion": "management.cattle.io/v3", "kind": "Cluster",
+		"metadata": {"name": "c-m-8kq2x7vd", "uid": "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
+			"annotations": {"field.cattle.io/creatorId": "user-x7k2p"}, "labels": {"provider.cattle.io": "rke2"}},
+		"spec": {"displayName": "payments-production-eu", "description": "Payments, EU region",
+			"fleetWorkspaceName": "fleet-default"},
+		"status": {
+			"driver": "imported", "provider": "rke2",
+			"version": {"gitVersion": "v1.31.9+rke2r1", "major": "1", "minor": "31"},
+			"capacity": {"cpu": "12", "memory": "49180848Ki", "pods": "330"},
+			"allocatable": {"cpu": "12", "memory": "49180848Ki", "pods": "330"},
+			"nodeCount": 3,
+			"serviceAccountToken": "eyJhbGciOiJSUzI1NiIsImtpZCI6IlNFQ1JFVC1UT0tFTiJ9.c2VjcmV0",
+			"serviceAccountTokenSecret": "cluster-serviceaccounttoken-q8x2v",
+			"caCert": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJkekNDQVIyZ0F3SUJBZ0lCQURBSw==",
+			"apiEndpoint": "https://203.0.113.10:6443",
+			"agentImage": "rancher/rancher-agent:v2.12.1",
+			"conditions": [{"type": "Ready", "status": "True", "message": "cluster agent at 10.0.0.5 connected"}]
+		}
+	}`
+	secrets := []string{
+		"payments-production-eu", "Payments, EU region", // spec.displayName, description
+		"eyJhbGciOiJSUzI1NiIsImtpZCI6IlNFQ1JFVC1UT0tFTiJ9", "cluster-serviceaccounttoken-q8x2v",
+		"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t", "203.0.113.10", "10.0.0.5",
+		"serviceAccountToken", "caCert", "apiEndpoint", "displayName",
+	}
+	for name, decode := range decoders(t) {
+		t.Run(name, func(t *testing.T) {
+			var c Cluster
+			if err := decode([]byte(doc), &c); err != nil {
+				t.Fatal(err)
+			}
+			// Whatever the cache transform leaves: spec and status are
+			// checked before it, the whole object after it.
+			status, err := json.Marshal(c.Status)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertAbsent(t, "decoded status", status, secrets...)
+			slimMeta(&c)
+			all, err := json.Marshal(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertAbsent(t, "decoded cluster", all, append(secrets, "user-x7k2p")...)
+
+			if c.Name != "c-m-8kq2x7vd" || c.Status.Driver != "imported" || c.Status.Provider != "rke2" ||
+				c.Status.Version == nil || c.Status.Version.GitVersion != "v1.31.9+rke2r1" ||
+				c.Status.Capacity["cpu"] != "12" || c.Status.Capacity["memory"] != "49180848Ki" || c.Status.NodeCount != 3 {
+				t.Errorf("read fields lost: %s", all)
+			}
+		})
+	}
+}
+
+// identifying returns values of the node testdata that name or locate a
+// machine, taken from the document itself so that the check follows it.
+func identifying(t *testing.T, data []byte) []string {
+	t.Helper()
+	var u map[string]any
+	if err := json.Unmarshal(data, &u); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path ...any) string {
+		var v any = u
+		for _, p := range path {
+			switch k := p.(type) {
+			case string:
+				m, _ := v.(map[string]any)
+				v = m[k]
+			case int:
+				l, _ := v.([]any)
+				if k >= len(l) {
+					return ""
+				}
+				v = l[k]
+			}
+		}
+		s, _ := v.(string)
+		return s
+	}
+	ins := []any{"status", "internalNodeStatus"}
+	at := func(p ...any) []any { return append(append([]any{}, ins...), p...) }
+	out := []string{
+		get("status", "nodeName"),
+		get("spec", "requestedHostname"),
+		get("spec", "displayName"),
+		get("spec", "customConfig", "address"),
+		get("spec", "customConfig", "internalAddress"),
+		get("spec", "internalNodeSpec", "providerID"),
+		get("spec", "internalNodeSpec", "podCIDR"),
+		get("spec", "internalNodeSpec", "taints", 0, "value"),
+		get(at("nodeInfo", "machineID")...),
+		get(at("nodeInfo", "systemUUID")...),
+		get(at("nodeInfo", "bootID")...),
+		get(at("images", 0, "names", 0)...),
+		get(at("images", 49, "names", 1)...),
+		get(at("volumesAttached", 0, "name")...),
+		get("status", "nodeLabels", "kubernetes.io/hostname"),
+		get("status", "nodeAnnotations", "flannel.alpha.coreos.com/public-ip"),
+		get("metadata", "labels", "management.cattle.io/nodename"),
+		get("metadata", "ownerReferences", 0, "uid"),
+	}
+	for i := range 4 {
+		out = append(out, get(at("addresses", i, "address")...))
+	}
+	return out
+}
+
+func TestNodeDropsIdentity(t *testing.T) {
+	data := compactJSON(t, nodeFile)
+	if n := len(data); n < 15<<10 || n > 25<<10 {
+		t.Errorf("testdata is %d bytes on the wire, want a full-size node of 15-25 KB", n)
+	}
+	secrets := identifying(t, data)
+	for name, decode := range decoders(t) {
+		t.Run(name, func(t *testing.T) {
+			var n Node
+			if err := decode(data, &n); err != nil {
+				t.Fatal(err)
+			}
+			specStatus, err := json.Marshal([]any{n.Spec, n.Status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertAbsent(t, "decoded spec and status", specStatus, secrets...)
+			slimMeta(&n)
+			all, err := json.Marshal(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertAbsent(t, "decoded node after the cache transform", all, secrets...)
+			if len(all) > 1<<10 {
+				t.Errorf("slim node re-encodes to %d bytes, want under 1 KiB:\n%s", len(all), all)
+			}
+
+			st := n.Status.InternalNodeStatus
+			if n.Name != "m-7d9f2xk4q" || n.Namespace != "c-m-8kq2x7vd" || !n.Spec.Worker || n.Spec.Etcd || n.Spec.ControlPlane ||
+				st.Capacity["cpu"] != "4" || st.Capacity["memory"] != "16393616Ki" || st.Allocatable["cpu"] != "4" ||
+				st.NodeInfo.Architecture != "amd64" || st.NodeInfo.OperatingSystem != "linux" ||
+				st.NodeInfo.KubeletVersion != "v1.31.9+rke2r1" || st.NodeInfo.ContainerRuntimeVersion != "containerd://2.0.5-k3s1" ||
+				st.NodeInfo.OSImage != "Ubuntu 24.04.2 LTS" || st.NodeInfo.KernelVersion != "6.8.0-1029-aws" {
+				t.Errorf("read fields lost: %s", all)
+			}
+		})
+	}
+}
+
+func nodeDoc(name, capacity string) string {
+	return fmt.Sprintf(`{"apiVersion": "management.cattle.io/v3", "kind": "Node",
+		"metadata": {"name": %q, "namespace": "c-abc"},
+		"spec": {"worker": true},
+		"status": {"internalNodeStatus": {"capacity": %s, "nodeInfo": {"architecture": "amd64"}}}}`, name, capacity)
+}
+
+func TestQuantityText(t *testing.T) {
+	for _, tc := range []struct {
+		capacity  string
+		cpu, mem  Quantity
+		hasCPU    bool
+		hasMemory bool
+	}{
+		{`{"cpu": "abc", "memory": "8Gi"}`, "abc", "8Gi", true, true},
+		{`{"cpu": 2, "memory": 8589934592}`, "2", "8589934592", true, true},
+		{`{"cpu": "3500m", "memory": "15437428Ki"}`, "3500m", "15437428Ki", true, true},
+		{`{"cpu": 2.5, "memory": 129e6}`, "2.5", "129e6", true, true},
+		{`{"cpu": -1, "memory": "1.5Gi"}`, "-1", "1.5Gi", true, true},
+		{`{"cpu": null, "memory": "  8G"}`, "", "  8G", true, true},
+		{`{"cpu": true, "memory": {"value": 1}}`, "true", `{"value": 1}`, true, true},
+		{`{"cpu": ["1"]}`, `["1"]`, "", true, false},
+		{`{}`, "", "", false, false},
+	} {
+		for name, decode := range decoders(t) {
+			t.Run(name+"/"+tc.capacity, func(t *testing.T) {
+				var n Node
+				if err := decode([]byte(nodeDoc("m-1", tc.capacity)), &n); err != nil {
+					t.Fatal(err)
+				}
+				c := n.Status.InternalNodeStatus.Capacity
+				cpu, hasCPU := c["cpu"]
+				mem, hasMemory := c["memory"]
+				if cpu != tc.cpu || mem != tc.mem || hasCPU != tc.hasCPU || hasMemory != tc.hasMemory {
+					t.Errorf("cpu, memory = %q (%v), %q (%v); want %q (%v), %q (%v)",
+						cpu, hasCPU, mem, hasMemory, tc.cpu, tc.hasCPU, tc.mem, tc.hasMemory)
+				}
+			})
+		}
+	}
+}
+
+// TestNodeListBadQuantity: one node with quantities no resource.Quantity
+// would accept must not fail the list an informer decodes.
+func TestNodeListBadQuantity(t *testing.T) {
+	items := []string{
+		nodeDoc("m-good", `{"cpu": "4", "memory": "16Gi"}`),
+		nodeDoc("m-abc", `{"cpu": "abc", "memory": "16Gi"}`),
+		nodeDoc("m-types", `{"cpu": true, "memory": [1, 2]}`),
+		nodeDoc("m-number", `{"cpu": 2, "memory": 17179869184}`),
+	}
+	doc := `{"apiVersion": "management.cattle.io/v3", "kind": "NodeList", "metadata": {"resourceVersion": "42"},
+		"items": [` + strings.Join(items, ",") + `]}`
+	want := map[string][2]Quantity{
+		"m-good":   {"4", "16Gi"},
+		"m-abc":    {"abc", "16Gi"},
+		"m-types":  {"true", "[1, 2]"},
+		"m-number": {"2", "17179869184"},
+	}
+	for name, decode := range decoders(t) {
+		t.Run(name, func(t *testing.T) {
+			var l NodeList
+			if err := decode([]byte(doc), &l); err != nil {
+				t.Fatalf("one bad node failed the whole list: %v", err)
+			}
+			if len(l.Items) != len(want) || l.ResourceVersion != "42" {
+				t.Fatalf("got %d items at resourceVersion %q, want %d at 42", len(l.Items), l.ResourceVersion, len(want))
+			}
+			for _, n := range l.Items {
+				c := n.Status.InternalNodeStatus.Capacity
+				if got := [2]Quantity{c["cpu"], c["memory"]}; got != want[n.Name] || n.Namespace != "c-abc" || !n.Spec.Worker {
+					t.Errorf("%s: cpu, memory = %q, want %q", n.Name, got, want[n.Name])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeNode measures decoding one full-size Rancher node (ns/op
+// is per node) into the slim type plus the cache transform, against
+// encoding/json and a full unstructured object for reference.
+func BenchmarkDecodeNode(b *testing.B) {
+	data := compactJSON(b, nodeFile)
+	wire := wireDecoder(b)
+	for _, bc := range []struct {
+		name   string
+		decode func() error
+	}{
+		{"slim-wire", func() error {
+			n := &Node{}
+			if _, _, err := wire.Decode(data, nil, n); err != nil {
+				return err
+			}
+			slimMeta(n)
+			return nil
+		}},
+		{"slim-encoding-json", func() error {
+			n := &Node{}
+			if err := json.Unmarshal(data, n); err != nil {
+				return err
+			}
+			slimMeta(n)
+			return nil
+		}},
+		{"unstructured", func() error {
+			u := &unstructured.Unstructured{}
+			return u.UnmarshalJSON(data)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.decode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeNodeList measures an informer's initial list: one
+// NodeList of listSize full-size nodes through the wire decoder.
+func BenchmarkDecodeNodeList(b *testing.B) {
+	const listSize = 500
+	node := compactJSON(b, nodeFile)
+	var buf bytes.Buffer
+	buf.WriteString(`{"apiVersion":"management.cattle.io/v3","kind":"NodeList","metadata":{"resourceVersion":"184467209"},"items":[`)
+	for i := range listSize {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(bytes.Replace(node, []byte(`"m-7d9f2xk4q"`), fmt.Appendf(nil, `"m-%09d"`, i), 1))
+	}
+	buf.WriteString(`]}`)
+	data := buf.Bytes()
+	wire := wireDecoder(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		l := &NodeList{}
+		if _, _, err := wire.Decode(data, nil, l); err != nil {
+			b.Fatal(err)
+		}
+		if len(l.Items) != listSize {
+			b.Fatalf("%d items", len(l.Items))
+		}
+		for i := range l.Items {
+			slimMeta(&l.Items[i])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*listSize), "ns/node")
+}
