@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/schematest"
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/testsnap"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -49,7 +50,7 @@ func TestGolden(t *testing.T) {
 		{name: "no-local", snap: testsnap.NoLocal(), limit: MaxBytes, bucketing: profileLadder[0]},
 		{name: "empty", snap: testsnap.Empty(), limit: MaxBytes, bucketing: profileLadder[0]},
 		// Limits that force the coarse forms, so their shape is reviewed too.
-		{name: "bucketed", snap: nearShapes(), limit: 3800, bucketing: profileLadder[1]},
+		{name: "bucketed", snap: nearShapes(), limit: 2800, bucketing: profileLadder[1]},
 		{name: "aggregated", snap: testsnap.Large(40, 100, false), limit: 4000, aggregated: true, bucketing: profileLadder[0]},
 	}
 	for _, tt := range tests {
@@ -203,10 +204,13 @@ func TestNoPII(t *testing.T) {
 	s.Clusters[1].Name = "c-m-hostname-prod-db01"
 	s.Install.ServerURL = "https://rancher.secret-corp.example:8443"
 	s.Problems = append(s.Problems, snapshot.Problem{Object: "Node my-secret-cluster/ip-10-1-2-3", Field: "status.nodeName", Err: errors.New("worker-07.secret-corp.example")})
-	for _, limit := range []int{MaxBytes, 3600} { // exact and aggregated forms
+	for _, limit := range []int{MaxBytes, 2600} { // exact and aggregated forms
 		out, err := New(testKey).encode(s, limit)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got, want := decode(t, out).ClustersAggregated, limit != MaxBytes; got != want {
+			t.Fatalf("limit %d: aggregated = %v, want %v", limit, got, want)
 		}
 		for _, secret := range []string{"my-secret-cluster", "secret", "hostname", "c-m-", "c-5xz9q", "c-q7w2e", "ip-10-1-2-3", "10.1.2.3", "rancher.", "8443", "worker-07", "m-7d9f2", "local\""} {
 			if bytes.Contains(out, []byte(secret)) {
@@ -299,6 +303,37 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// TestKeepsClustersAt2000 checks that the older documented sizing, 2,000
+// clusters with 20,000 nodes of all-distinct shapes (10 a cluster on
+// average, some with none), keeps one entry per cluster under MaxBytes:
+// only the node profiles are bucketed. Not skipped by -short: it is the
+// case MaxBytes and the layout are chosen for.
+func TestKeepsClustersAt2000(t *testing.T) {
+	s := testsnap.Large(2000, 20000, true)
+	out, err := New(testKey).Encode(s, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) > MaxBytes {
+		t.Fatalf("%d bytes, over MaxBytes %d", len(out), MaxBytes)
+	}
+	if err := Validate(out); err != nil {
+		t.Fatal(err)
+	}
+	r := decode(t, out)
+	if r.ClustersAggregated || len(r.Clusters) != 2000 || len(r.ClusterGroups) != 0 {
+		t.Fatalf("aggregated=%v with %d clusters and %d groups, want 2000 clusters one by one",
+			r.ClustersAggregated, len(r.Clusters), len(r.ClusterGroups))
+	}
+	checkSums(t, s, &r)
+	clusterBytes, err := jsonutil.AtLeast(r.Clusters, 2, MaxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d bytes (%d under MaxBytes), clusters %d bytes (%.0f a cluster), %d profiles, bucketing=%+v",
+		len(out), MaxBytes-len(out), clusterBytes, float64(clusterBytes)/2000, len(r.NodeProfiles), r.Bucketing)
+}
+
 // checkSums checks that totals are exact and the lists add up to them.
 func checkSums(t *testing.T, s *snapshot.Snapshot, r *Report) {
 	t.Helper()
@@ -340,21 +375,37 @@ func checkSums(t *testing.T, s *snapshot.Snapshot, r *Report) {
 }
 
 func TestSchemaAcceptsEveryForm(t *testing.T) {
-	// Every rung of the size ladder must produce a valid document.
+	// Every form the size ladder reaches must produce a valid document.
+	// Each limit just below the last payload's size gives the next smaller
+	// form, so this walks every form some limit leads to, in order.
 	s := testsnap.Large(50, 400, true)
-	for _, limit := range []int{MaxBytes, 60000, 40000, 30000, 20000, 15000, 12000} {
+	type form struct {
+		aggregated bool
+		bucketing  Bucketing
+	}
+	var seen []form
+	for limit := MaxBytes; ; {
 		out, err := New(testKey).encode(s, limit)
 		if errors.Is(err, ErrTooLarge) {
-			continue
+			break
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(out) > limit {
+			t.Fatalf("limit %d: %d bytes", limit, len(out))
 		}
 		if err := Validate(out); err != nil {
 			t.Errorf("limit %d: %v", limit, err)
 		}
 		r := decode(t, out)
 		checkSums(t, s, &r)
+		seen = append(seen, form{r.ClustersAggregated, r.Bucketing})
+		limit = len(out) - 1
+	}
+	want := []form{{false, profileLadder[0]}, {false, profileLadder[1]}, {true, profileLadder[1]}}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("forms reached %+v, want %+v", seen, want)
 	}
 }
 

@@ -9,6 +9,10 @@
 // managedClusters counts downstream clusters by node count, plus one entry
 // per node count of upstream clusters (a snapshot has at most one: local).
 //
+// Layout: objects are indented, and each element of a list is written
+// compactly on its own line (jsonutil.Marshal). Only whitespace differs
+// from a fully indented document.
+//
 // Size: the payload is kept under MaxBytes. The format has no field to say
 // that figures were rounded, so the rounding is fixed here: when the exact
 // managedSystems do not fit, memory is rounded up to a multiple of 1024 MiB,
@@ -35,8 +39,12 @@ const (
 	FormatName = "scc"
 	// Version is the version of schema.json.
 	Version = "1"
-	// MaxBytes is the largest payload Encode returns.
-	MaxBytes = 512 << 10
+	// MaxBytes is the largest payload Encode returns: 640 KiB, as for the
+	// report. Kubernetes rejects a Secret whose data values add up to more
+	// than 1 MiB, so this leaves 384 KiB for any other data key;
+	// annotations and labels have their own limit (256 KiB), and the whole
+	// object stays well under etcd's default 1.5 MiB request limit.
+	MaxBytes = 640 << 10
 	// Product is the SCC product identifier.
 	Product = "rancher-prime"
 	// Arch is the architecture of the product as SCC knows it.
