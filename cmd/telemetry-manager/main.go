@@ -53,6 +53,7 @@ func dispatch(ctx context.Context, cmd string, args []string) int {
 		return execute(fs, args, o.Validate, func() error {
 			log := cli.NewLogger(o.LogLevel, o.LogFormat, os.Stderr)
 			log.WithField("version", version.Version).WithField("commit", version.GitCommit).Info("starting telemetry-manager")
+			logToLogrus(log)
 			if o.DisableTelemetry {
 				return run.Run(ctx, nil, o, log)
 			}

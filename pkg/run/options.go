@@ -3,11 +3,14 @@ package run
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/leaderelection"
 
 	"github.com/rancher/telemetry-manager/pkg/exporters"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
@@ -35,7 +38,30 @@ type Options struct {
 	LogLevel         string
 	LogFormat        string
 	DisableTelemetry bool
+	// ConfigMapName is the ConfigMap in SecretNamespace whose key "disabled"
+	// switches exporting off and on at runtime.
+	ConfigMapName string
+	// HTTPAddress serves /metrics, /healthz and /readyz; empty disables it.
+	HTTPAddress string
+
+	LeaderElect bool
+	// LeaderElectionNamespace holds the Lease; empty means SecretNamespace.
+	LeaderElectionNamespace string
+	// LeaderElectionID is the name of the Lease.
+	LeaderElectionID string
+	LeaseDuration    time.Duration
+	RenewDeadline    time.Duration
+	RetryPeriod      time.Duration
 }
+
+// Defaults of the options that have a name of their own.
+const (
+	DefaultConfigMapName    = "telemetry-manager"
+	DefaultHTTPAddress      = ":8080"
+	DefaultLeaderElectionID = "telemetry-manager"
+	// SwitchKey is the key of the ConfigMap that disables telemetry.
+	SwitchKey = "disabled"
+)
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
@@ -52,7 +78,22 @@ func NewOptions() *Options {
 		Exporters:       strings.Join(exporters.Defaults(), ","),
 		LogLevel:        "info",
 		LogFormat:       "text",
+		ConfigMapName:   DefaultConfigMapName,
+		HTTPAddress:     DefaultHTTPAddress,
+
+		LeaderElectionID: DefaultLeaderElectionID,
+		LeaseDuration:    15 * time.Second,
+		RenewDeadline:    10 * time.Second,
+		RetryPeriod:      2 * time.Second,
 	}
+}
+
+// LeaseNamespace returns the namespace of the leader election Lease.
+func (o *Options) LeaseNamespace() string {
+	if o.LeaderElectionNamespace != "" {
+		return o.LeaderElectionNamespace
+	}
+	return o.SecretNamespace
 }
 
 // AddFlags registers the flags of the run command.
@@ -64,7 +105,15 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SecretName, "secret-name", o.SecretName, "name of the Secret the secret exporter writes")
 	fs.BoolVar(&o.CreateNamespace, "create-namespace", o.CreateNamespace, "create the telemetry namespace when it is missing")
 	fs.StringVar(&o.Exporters, "exporters", o.Exporters, "comma-separated exporters to run (valid: "+strings.Join(exporters.Names(), ", ")+")")
-	fs.BoolVar(&o.DisableTelemetry, "disable-telemetry", o.DisableTelemetry, "gather and export nothing")
+	fs.BoolVar(&o.DisableTelemetry, "disable-telemetry", o.DisableTelemetry, "gather and export nothing, open no connection (the hard switch; see --config-map-name for the runtime one)")
+	fs.StringVar(&o.ConfigMapName, "config-map-name", o.ConfigMapName, "ConfigMap in --secret-namespace whose key \""+SwitchKey+"\" (\"true\" or \"false\") stops and resumes exporting at runtime; a missing ConfigMap means enabled")
+	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "address serving /metrics, /healthz and /readyz (empty: none)")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "export only while holding a Lease, so that one of several replicas exports")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the Lease (default: --secret-namespace)")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the Lease")
+	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", o.LeaseDuration, "how long other replicas wait after the last renewal before taking the Lease")
+	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", o.RenewDeadline, "how long the leader retries renewing before it stops exporting and exits")
+	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", o.RetryPeriod, "how often replicas try to acquire or renew the Lease")
 	o.AddLogFlags(fs)
 }
 
@@ -110,7 +159,45 @@ func (o *Options) Validate() error {
 	if err := o.ValidateLog(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, o.validateServing()...)
 	return errors.Join(errs...)
+}
+
+// validateServing checks the switch, HTTP and leader election flags. The
+// election flags are checked even without --leader-elect, so that a chart
+// that always passes them learns of a mistake before turning election on.
+func (o *Options) validateServing() []error {
+	var errs []error
+	for _, n := range validation.IsDNS1123Subdomain(o.ConfigMapName) {
+		errs = append(errs, fmt.Errorf("--config-map-name %q: %s", o.ConfigMapName, n))
+	}
+	if o.HTTPAddress != "" {
+		if _, _, err := net.SplitHostPort(o.HTTPAddress); err != nil {
+			errs = append(errs, fmt.Errorf("--http-address %q: %w", o.HTTPAddress, err))
+		}
+	}
+	for _, n := range validation.IsDNS1123Subdomain(o.LeaderElectionID) {
+		errs = append(errs, fmt.Errorf("--leader-election-id %q: %s", o.LeaderElectionID, n))
+	}
+	if o.LeaderElectionNamespace != "" {
+		for _, n := range validation.IsDNS1123Label(o.LeaderElectionNamespace) {
+			errs = append(errs, fmt.Errorf("--leader-election-namespace %q: %s", o.LeaderElectionNamespace, n))
+		}
+	}
+	switch {
+	case o.LeaseDuration <= 0 || o.RenewDeadline <= 0 || o.RetryPeriod <= 0:
+		errs = append(errs, fmt.Errorf("--leader-election-lease-duration %s, --leader-election-renew-deadline %s, --leader-election-retry-period %s: must all be positive",
+			o.LeaseDuration, o.RenewDeadline, o.RetryPeriod))
+	default:
+		if o.RenewDeadline >= o.LeaseDuration {
+			errs = append(errs, fmt.Errorf("--leader-election-renew-deadline %s: must be less than --leader-election-lease-duration %s", o.RenewDeadline, o.LeaseDuration))
+		}
+		// client-go also wants the deadline to exceed the jittered retry period.
+		if jittered := time.Duration(leaderelection.JitterFactor * float64(o.RetryPeriod)); o.RenewDeadline <= jittered {
+			errs = append(errs, fmt.Errorf("--leader-election-retry-period %s: must be less than --leader-election-renew-deadline %s divided by %.1f", o.RetryPeriod, o.RenewDeadline, leaderelection.JitterFactor))
+		}
+	}
+	return errs
 }
 
 // ValidateLog checks --log-level and --log-format.

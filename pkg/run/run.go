@@ -1,11 +1,13 @@
 // Package run wires the controller together: options, sources (clients and
 // shared caches), the gatherer, the exporter manager and the exporters of the
-// table. All wiring fits on this one screen.
+// table, the metrics and health server, the runtime switch and leader
+// election. All wiring fits on this one screen.
 package run
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -15,18 +17,45 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+	"github.com/rancher/telemetry-manager/pkg/leader"
 	"github.com/rancher/telemetry-manager/pkg/manager"
+	"github.com/rancher/telemetry-manager/pkg/metrics"
 )
+
+// ErrLostLeadership is returned by Run when the Lease was lost: the
+// exporters have stopped, and the process should exit and restart.
+var ErrLostLeadership = leader.ErrLost
 
 // Controller is the wired controller, ready to run.
 type Controller struct {
 	Sources *Sources
+	// Manager is started only while this replica exports (it leads, or
+	// leader election is off). The runtime switch deletes its exporters
+	// when telemetry is disabled and registers them again when enabled.
 	Manager *manager.Manager
-	log     *logrus.Entry
+	Metrics *metrics.Metrics
+	Switch  *Switch
+	// LeaderIdentity is this replica's holder identity in the Lease
+	// (hostname_random); empty without leader election.
+	LeaderIdentity string
+
+	opts      *Options
+	exporters []registration
+	listener  net.Listener
+	log       *logrus.Entry
+}
+
+// registration is an exporter and its interval, registered again when the
+// switch enables telemetry.
+type registration struct {
+	id       string
+	exporter manager.Exporter
+	interval time.Duration
 }
 
 // New connects to the API server, builds the caches, the gatherer and the
-// selected exporters, and registers them with a new manager.
+// selected exporters, registers them with a new manager, and opens
+// --http-address.
 func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (*Controller, error) {
 	selected, err := exporters.Select(o.Exporters)
 	if err != nil {
@@ -34,15 +63,23 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	}
 	src, err := Connect(ctx, cfg, SourceOptions{
 		Mode: o.Mode, Namespace: o.SecretNamespace, IdentityName: o.IdentityName,
-		CreateIdentity: true, CreateNamespace: o.CreateNamespace, Log: log,
+		CreateIdentity: true, CreateNamespace: o.CreateNamespace, ConfigMaps: true, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	mgr := manager.New(src.Gatherer, manager.Options{
+	met := metrics.New(metrics.Options{CacheObjects: src.CacheObjects})
+	c := &Controller{Sources: src, Metrics: met, opts: o, log: log}
+	c.Switch, err = newSwitch(src.ConfigMaps.Informer(), src.ConfigMaps.Cache(), o.SecretNamespace, o.ConfigMapName,
+		log.WithField("component", "switch"), met.SetTelemetryEnabled)
+	if err != nil {
+		return nil, err
+	}
+	c.Manager = manager.New(met.Source(src.Gatherer), manager.Options{
 		Log:      log.WithField("component", "manager"),
 		Debounce: o.Debounce,
 		Ready:    src.WaitForSync,
+		OnRun:    met.OnRun,
 	})
 	deps := exporters.Deps{
 		Report: report.New(src.Identity.Key),
@@ -50,7 +87,8 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 			Namespace: o.SecretNamespace, Name: o.SecretName, MaxAge: o.MaxAge,
 			CreateNamespace: o.CreateNamespace,
 			Secrets:         src.Kube.CoreV1(), Namespaces: src.Kube.CoreV1(),
-			Cache: src.Secrets.Cache(),
+			Cache:   src.Secrets.Cache(),
+			OnWrite: met.OnSecretWrite("secret"),
 		},
 		Clock: clock.RealClock{},
 		Log:   log,
@@ -60,43 +98,175 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		if err != nil {
 			return nil, fmt.Errorf("exporter %s: %w", e.Name, err)
 		}
-		if err := mgr.Register(e.Name, exp, o.Interval); err != nil {
+		if err := c.Manager.Register(e.Name, exp, o.Interval); err != nil {
 			return nil, err
 		}
+		c.exporters = append(c.exporters, registration{e.Name, exp, o.Interval})
+		met.AddExporter(e.Name)
 	}
 	// Any change to what the gatherer reads, or to a Secret in the telemetry
 	// namespace (an edited or deleted payload), asks every exporter for a run;
 	// the manager coalesces bursts and exporters write only real changes.
-	src.OnChange(func(any) { mgr.TriggerAll() })
-	return &Controller{Sources: src, Manager: mgr, log: log}, nil
+	src.OnChange(func(any) { c.Manager.TriggerAll() })
+	if o.LeaderElect {
+		if c.LeaderIdentity, err = leader.Identity(); err != nil {
+			return nil, err
+		}
+	}
+	if o.HTTPAddress != "" {
+		// Opened last, so that no other error leaves it open.
+		if c.listener, err = metrics.Listen(o.HTTPAddress); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
-// Run starts the caches and the manager, and blocks until ctx ends. Then it
-// stops the exporters, waiting for in-flight writes, and returns nil.
+// HTTPAddr returns the address /metrics, /healthz and /readyz are served
+// on (the port chosen when --http-address ends in :0), "" when none.
+func (c *Controller) HTTPAddr() string {
+	if c.listener == nil {
+		return ""
+	}
+	return c.listener.Addr().String()
+}
+
+// Run serves metrics and health, starts the caches (on every replica, so a
+// standby is warm) and exports: at once without leader election, else only
+// while this replica holds the Lease. It blocks until ctx ends, then stops
+// the exporters, waiting for in-flight writes, and returns nil. When the
+// Lease is lost it stops the exporters and returns ErrLostLeadership.
 func (c *Controller) Run(ctx context.Context) error {
+	// Whatever ends the run (ctx, a lost Lease) stops caches and server too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if c.listener == nil {
+			return
+		}
+		log := c.log.WithField("component", "http")
+		if err := metrics.Serve(ctx, c.listener, c.Metrics.Handler(c.Sources.Synced), log); err != nil {
+			// Exporting goes on; the probes will tell.
+			log.WithError(err).Error("metrics and health server stopped")
+		}
+	}()
+	err := c.run(ctx)
+	cancel()
+	<-served
+	return err
+}
+
+func (c *Controller) run(ctx context.Context) error {
 	if err := c.Sources.Start(ctx); err != nil {
 		return fmt.Errorf("starting caches: %w", err)
 	}
-	if err := c.Manager.Start(ctx); err != nil {
-		return err
+	go c.Switch.Run(ctx)
+	if !c.opts.LeaderElect {
+		c.Metrics.SetLeader(true)
+		c.export(ctx)
+		return nil
 	}
-	<-ctx.Done()
-	c.log.Info("shutting down: waiting for running exports")
-	stopped := time.Now()
-	c.Manager.Stop()
-	c.log.WithField("waited", time.Since(stopped).Round(time.Millisecond)).Info("stopped")
-	return nil
+	// Caches run on every replica; the exporters only on the leader.
+	return leader.Run(ctx, leader.Config{
+		Namespace: c.opts.LeaseNamespace(), Name: c.opts.LeaderElectionID,
+		Identity: c.LeaderIdentity, Client: c.Sources.Kube.CoordinationV1(),
+		LeaseDuration: c.opts.LeaseDuration, RenewDeadline: c.opts.RenewDeadline, RetryPeriod: c.opts.RetryPeriod,
+		Log:      c.log.WithField("component", "leader"),
+		OnChange: c.Metrics.SetLeader,
+	}, c.export)
 }
 
-// Run runs the controller until ctx ends; with telemetry disabled it only
-// waits, gathering and exporting nothing.
+// export runs the manager until ctx ends, following the switch: its
+// exporters are deleted while telemetry is disabled and registered again
+// when it is enabled. It returns once every exporter has stopped.
+func (c *Controller) export(ctx context.Context) {
+	defer func() {
+		c.log.Info("shutting down: waiting for running exports")
+		stopped := time.Now()
+		c.Manager.Stop()
+		c.log.WithField("waited", time.Since(stopped).Round(time.Millisecond)).Info("stopped")
+	}()
+	// Nothing runs before the switch is known: a ConfigMap that disables
+	// telemetry must hold from the first export on.
+	select {
+	case <-ctx.Done():
+		return
+	case <-c.Switch.Synced():
+	}
+	enabled := c.Switch.Enabled()
+	if !enabled {
+		c.pause()
+	}
+	if err := c.Manager.Start(ctx); err != nil {
+		// Start fails only when called twice or after Stop, and export is
+		// the only caller.
+		c.log.WithError(err).Error("starting the exporters")
+		return
+	}
+	c.log.WithField("telemetry", stateName(enabled)).Info("exporter manager started")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Switch.Changed():
+		}
+		now := c.Switch.Enabled()
+		if now == enabled {
+			continue
+		}
+		enabled = now
+		if enabled {
+			c.resume()
+			c.log.WithField("telemetry", "enabled").Info("telemetry enabled: exporters started")
+		} else {
+			c.pause()
+			c.log.WithField("telemetry", "disabled").Info("telemetry disabled: exporters stopped")
+		}
+	}
+}
+
+// pause deletes every exporter; Delete waits for an in-flight run, so
+// nothing is written once it returns.
+func (c *Controller) pause() {
+	for _, r := range c.exporters {
+		// ErrNotFound only: the exporter is not registered, as wanted.
+		_ = c.Manager.Delete(r.id)
+	}
+}
+
+// resume registers every exporter again; each runs at once.
+func (c *Controller) resume() {
+	for _, r := range c.exporters {
+		if c.Manager.Has(r.id) {
+			continue
+		}
+		if err := c.Manager.Register(r.id, r.exporter, r.interval); err != nil {
+			// Only ErrDuplicate or ErrInvalid, neither possible here.
+			c.log.WithError(err).WithField("exporter", r.id).Error("resuming the exporter")
+		}
+	}
+}
+
+// Run runs the controller until ctx ends. With telemetry disabled it opens
+// no connection and starts nothing but, when --http-address is set, the
+// health and metrics server (telemetry_enabled 0), so that probes pass.
 func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) error {
 	if o.DisableTelemetry {
 		log.WithField("telemetry", "disabled").Info("telemetry is disabled: nothing is gathered or exported")
-		<-ctx.Done()
-		return nil
+		if o.HTTPAddress == "" {
+			<-ctx.Done()
+			return nil
+		}
+		ln, err := metrics.Listen(o.HTTPAddress)
+		if err != nil {
+			return err
+		}
+		m := metrics.New(metrics.Options{})
+		m.SetTelemetryEnabled(false)
+		return metrics.Serve(ctx, ln, m.Handler(nil), log.WithField("component", "http"))
 	}
-	log.WithField("telemetry", "enabled").Info("telemetry is enabled")
 	c, err := New(ctx, cfg, o, log)
 	if err != nil {
 		return err

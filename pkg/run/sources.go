@@ -101,8 +101,19 @@ type Sources struct {
 	// Ephemeral is true when the identity was made up for this process
 	// because the identity Secret could not be created or read.
 	Ephemeral bool
+	// ConfigMaps caches the ConfigMaps of the telemetry namespace; nil
+	// unless SourceOptions.ConfigMaps asked for them.
+	ConfigMaps generic.ControllerInterface[*corev1.ConfigMap, *corev1.ConfigMapList]
 
+	// informers are those whose changes OnChange reports.
 	informers []toolscache.SharedIndexInformer
+	// caches are every informer, by kind, for readiness and metrics.
+	caches []kindInformer
+}
+
+type kindInformer struct {
+	kind     string
+	informer toolscache.SharedIndexInformer
 }
 
 // SourceOptions say what Connect reads.
@@ -115,7 +126,10 @@ type SourceOptions struct {
 	CreateIdentity bool
 	// CreateNamespace creates the telemetry namespace when it is missing.
 	CreateNamespace bool
-	Log             *logrus.Entry
+	// ConfigMaps caches the ConfigMaps of the telemetry namespace (for the
+	// runtime switch).
+	ConfigMaps bool
+	Log        *logrus.Entry
 }
 
 // Connect builds the clients and caches of one API server, reads the install
@@ -174,11 +188,12 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 
 	scheme := Scheme()
 	secretGVK := corev1.SchemeGroupVersion.WithKind("Secret")
+	configMapGVK := corev1.SchemeGroupVersion.WithKind("ConfigMap")
 	src.Factory, err = controller.NewSharedControllerFactoryFromConfigWithOptions(cfg, scheme, &controller.SharedControllerFactoryOptions{
 		CacheOptions: &cache.SharedCacheFactoryOptions{
-			// Secrets are read only in the telemetry namespace, which is
-			// all that the chart's Role allows.
-			KindNamespace: map[schema.GroupVersionKind]string{secretGVK: o.Namespace},
+			// Secrets and ConfigMaps are read only in the telemetry
+			// namespace, which is all that the chart's Role allows.
+			KindNamespace: map[schema.GroupVersionKind]string{secretGVK: o.Namespace, configMapGVK: o.Namespace},
 		},
 	})
 	if err != nil {
@@ -189,7 +204,15 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 		return nil, fmt.Errorf("building core factory: %w", err)
 	}
 	src.Secrets = coreFactory.Core().V1().Secret()
-	src.watch(src.Secrets.Informer(), slimSecret)
+	src.watch("Secret", src.Secrets.Informer(), slimSecret)
+	if o.ConfigMaps {
+		// Not watched for changes: the switch has a handler of its own,
+		// and a ConfigMap is no reason to export.
+		src.ConfigMaps = coreFactory.Core().V1().ConfigMap()
+		inf := src.ConfigMaps.Informer()
+		utilruntimeMust(inf.SetTransform(slimSecret))
+		src.caches = append(src.caches, kindInformer{"ConfigMap", inf})
+	}
 
 	gcfg := gatherer.Config{Mode: mode, Install: install, Log: log}
 	if mode == snapshot.ModeRancher {
@@ -197,14 +220,14 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 		nodes := generic.NewController[*v3.Node, *v3.NodeList](v3.NodeGVK, v3.NodeResource.Resource, true, src.Factory)
 		settings := generic.NewNonNamespacedController[*v3.Setting, *v3.SettingList](v3.SettingGVK, v3.SettingResource.Resource, src.Factory)
 		features := generic.NewNonNamespacedController[*v3.Feature, *v3.FeatureList](v3.FeatureGVK, v3.FeatureResource.Resource, src.Factory)
-		src.watch(clusters.Informer(), slimMeta)
-		src.watch(nodes.Informer(), slimMeta)
-		src.watch(settings.Informer(), slimMeta)
-		src.watch(features.Informer(), slimMeta)
+		src.watch(v3.ClusterGVK.Kind, clusters.Informer(), slimCluster)
+		src.watch(v3.NodeGVK.Kind, nodes.Informer(), slimV3Node)
+		src.watch(v3.SettingGVK.Kind, settings.Informer(), slimMeta)
+		src.watch(v3.FeatureGVK.Kind, features.Informer(), slimMeta)
 		gcfg.Clusters, gcfg.Nodes, gcfg.Settings, gcfg.Features = clusters.Cache(), nodes.Cache(), settings.Cache(), features.Cache()
 	} else {
 		nodes := coreFactory.Core().V1().Node()
-		src.watch(nodes.Informer(), slimCoreNode)
+		src.watch("Node", nodes.Informer(), slimCoreNode)
 		gcfg.CoreNodes = nodes.Cache()
 	}
 	src.Gatherer, err = gatherer.New(gcfg)
@@ -214,11 +237,33 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 	return src, nil
 }
 
-// watch strips what the gatherer never reads before objects enter the cache.
-func (s *Sources) watch(inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
+// watch strips what the gatherer never reads before objects enter the
+// cache, and has OnChange report the informer's changes.
+func (s *Sources) watch(kind string, inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
 	// SetTransform fails only after the informer started; these are new.
 	utilruntimeMust(inf.SetTransform(transform))
 	s.informers = append(s.informers, inf)
+	s.caches = append(s.caches, kindInformer{kind, inf})
+}
+
+// Synced reports, without blocking, whether every cache has synced.
+func (s *Sources) Synced() bool {
+	for _, c := range s.caches {
+		if !c.informer.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+// CacheObjects returns the number of objects in each cache, by kind. It
+// counts keys, which the caches hold already, so it is cheap at any scale.
+func (s *Sources) CacheObjects() map[string]int {
+	out := make(map[string]int, len(s.caches))
+	for _, c := range s.caches {
+		out[c.kind] += len(c.informer.GetStore().ListKeys())
+	}
+	return out
 }
 
 // OnChange calls f on every add, update and delete in the caches the

@@ -80,7 +80,7 @@ func demo(bin, sample string, keep bool) error {
 		return err
 	}
 	defer logFile.Close()
-	mgr := exec.Command(bin, "run", "--kubeconfig", env.KubeconfigPath, "--interval", "1m")
+	mgr := exec.Command(bin, "run", "--kubeconfig", env.KubeconfigPath, "--interval", "1m", "--http-address", "")
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	mgr.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := mgr.Start(); err != nil {
