@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -92,18 +91,6 @@ const nodeJSON = "../apis/management.cattle.io/v3/testdata/node.json"
 // maps.
 const memoryObjects = 2000
 
-// slimV3 replicates the informer transform of pkg/run/transform.go
-// (slimMeta, unexported there; pkg/run imports this package, so it cannot
-// be imported here): it clears managed fields, annotations, labels, owner
-// references and finalizers before the object enters the cache.
-func slimV3(m metav1.Object) {
-	m.SetManagedFields(nil)
-	m.SetAnnotations(nil)
-	m.SetLabels(nil)
-	m.SetOwnerReferences(nil)
-	m.SetFinalizers(nil)
-}
-
 // heapInUse returns the live heap after a full collection.
 func heapInUse() int64 {
 	runtime.GC()
@@ -169,7 +156,9 @@ func BenchmarkCacheMemory(b *testing.B) {
 		if _, _, err := dec.Decode(docOf(i), nil, n); err != nil {
 			b.Fatal(err)
 		}
-		slimV3(n)
+		if _, err := v3.TransformNode(n); err != nil {
+			b.Fatal(err)
+		}
 		return n
 	}
 	// Warm the decoder's and the runtime's caches before any baseline.
