@@ -5,11 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -26,16 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-func decode(t testing.TB, b []byte) Report {
-	t.Helper()
-	var r Report
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		t.Fatalf("decoding report: %v", err)
-	}
-	return r
-}
+var decode = schematest.Decode[Report]
 
 func TestGolden(t *testing.T) {
 	tests := []struct {
@@ -67,7 +56,7 @@ func TestGolden(t *testing.T) {
 				t.Errorf("limit %d gave aggregated=%v bucketing=%+v (%d bytes), want aggregated=%v bucketing=%+v",
 					tt.limit, r.ClustersAggregated, r.Bucketing, len(got), tt.aggregated, tt.bucketing)
 			}
-			golden(t, filepath.Join("testdata", tt.name+".golden.json"), got)
+			schematest.Golden(t, filepath.Join("testdata", tt.name+".golden.json"), got, *update)
 		})
 	}
 }
@@ -84,23 +73,6 @@ func nearShapes() *snapshot.Snapshot {
 		local.MemoryBytes += n.MemoryBytes
 	}
 	return s
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", path, got)
-	}
 }
 
 // TestSampleFigures checks the figures of the sample against values worked
@@ -414,90 +386,44 @@ func TestSchemaRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Validate(valid); err != nil {
-		t.Fatalf("valid sample rejected: %v", err)
-	}
-	tests := []struct {
-		name   string
-		mutate func(doc map[string]any)
-	}{
-		{"null clusters", func(d map[string]any) { d["clusters"] = nil }},
-		{"null nodeProfiles", func(d map[string]any) { d["nodeProfiles"] = nil }},
-		{"null clusterGroups", func(d map[string]any) { d["clusterGroups"] = nil }},
-		{"null features", func(d map[string]any) { obj(d, "install")["features"] = nil }},
-		{"extra top-level key", func(d map[string]any) { d["hostname"] = "x" }},
-		{"extra cluster key", func(d map[string]any) { item(d, "clusters")["name"] = "local" }},
-		{"extra profile key", func(d map[string]any) { item(d, "nodeProfiles")["ip"] = "10.0.0.1" }},
-		{"missing totals field", func(d map[string]any) { delete(obj(d, "totals"), "memoryBytes") }},
-		{"missing bucketing", func(d map[string]any) { delete(d, "bucketing") }},
-		{"raw name as id", func(d map[string]any) { item(d, "clusters")["id"] = "local" }},
-		{"negative count", func(d map[string]any) { obj(d, "totals")["nodes"] = -1 }},
-		{"fractional count", func(d map[string]any) { obj(d, "totals")["nodes"] = 1.5 }},
-		{"count as string", func(d map[string]any) { obj(d, "totals")["nodes"] = "9" }},
-		{"wrong schema version", func(d map[string]any) { d["schemaVersion"] = "2" }},
-		{"unknown mode", func(d map[string]any) { obj(d, "install")["mode"] = "" }},
-		{"unknown capacity source", func(d map[string]any) { item(d, "clusters")["capacitySource"] = "" }},
-		{"bad kubelet minor", func(d map[string]any) { item(d, "nodeProfiles")["kubeletMinor"] = "v1.32.4" }},
-		{"unknown role", func(d map[string]any) { item(d, "nodeProfiles")["role"] = "master" }},
-		{"zero profile count", func(d map[string]any) { item(d, "nodeProfiles")["count"] = 0 }},
-		{"duplicate feature", func(d map[string]any) { obj(d, "install")["features"] = []any{"a", "a"} }},
-		{"clusters while aggregated", func(d map[string]any) { d["clustersAggregated"] = true }},
-		{"groups while not aggregated", func(d map[string]any) {
+	schematest.Rejects(t, valid, Validate, ErrInvalid, []schematest.Mutation{
+		{Name: "null clusters", Mutate: func(d map[string]any) { d["clusters"] = nil }},
+		{Name: "null nodeProfiles", Mutate: func(d map[string]any) { d["nodeProfiles"] = nil }},
+		{Name: "null clusterGroups", Mutate: func(d map[string]any) { d["clusterGroups"] = nil }},
+		{Name: "null features", Mutate: func(d map[string]any) { schematest.Obj(d, "install")["features"] = nil }},
+		{Name: "extra top-level key", Mutate: func(d map[string]any) { d["hostname"] = "x" }},
+		{Name: "extra cluster key", Mutate: func(d map[string]any) { schematest.Item(d, "clusters")["name"] = "local" }},
+		{Name: "extra profile key", Mutate: func(d map[string]any) { schematest.Item(d, "nodeProfiles")["ip"] = "10.0.0.1" }},
+		{Name: "missing totals field", Mutate: func(d map[string]any) { delete(schematest.Obj(d, "totals"), "memoryBytes") }},
+		{Name: "missing bucketing", Mutate: func(d map[string]any) { delete(d, "bucketing") }},
+		{Name: "raw name as id", Mutate: func(d map[string]any) { schematest.Item(d, "clusters")["id"] = "local" }},
+		{Name: "negative count", Mutate: func(d map[string]any) { schematest.Obj(d, "totals")["nodes"] = -1 }},
+		{Name: "fractional count", Mutate: func(d map[string]any) { schematest.Obj(d, "totals")["nodes"] = 1.5 }},
+		{Name: "count as string", Mutate: func(d map[string]any) { schematest.Obj(d, "totals")["nodes"] = "9" }},
+		{Name: "wrong schema version", Mutate: func(d map[string]any) { d["schemaVersion"] = "2" }},
+		{Name: "unknown mode", Mutate: func(d map[string]any) { schematest.Obj(d, "install")["mode"] = "" }},
+		{Name: "unknown capacity source", Mutate: func(d map[string]any) { schematest.Item(d, "clusters")["capacitySource"] = "" }},
+		{Name: "bad kubelet minor", Mutate: func(d map[string]any) { schematest.Item(d, "nodeProfiles")["kubeletMinor"] = "v1.32.4" }},
+		{Name: "unknown role", Mutate: func(d map[string]any) { schematest.Item(d, "nodeProfiles")["role"] = "master" }},
+		{Name: "zero profile count", Mutate: func(d map[string]any) { schematest.Item(d, "nodeProfiles")["count"] = 0 }},
+		{Name: "duplicate feature", Mutate: func(d map[string]any) { schematest.Obj(d, "install")["features"] = []any{"a", "a"} }},
+		{Name: "clusters while aggregated", Mutate: func(d map[string]any) { d["clustersAggregated"] = true }},
+		{Name: "groups while not aggregated", Mutate: func(d map[string]any) {
 			d["clusterGroups"] = []any{map[string]any{
 				"upstream": false, "kubernetesVersion": "", "driver": "", "provider": "", "nodesMin": 0, "nodesMax": 0,
 				"count": 1, "nodes": 0, "invalidNodes": 0, "roles": map[string]any{"controlPlane": 0, "etcd": 0, "worker": 0},
 				"cpuCores": 0, "cpuMillicores": 0, "memoryBytes": 0,
 			}}
 		}},
-		{"memory bucket 0", func(d map[string]any) { obj(d, "bucketing")["memoryMiB"] = 0 }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var doc map[string]any
-			if err := json.Unmarshal(valid, &doc); err != nil {
-				t.Fatal(err)
-			}
-			tt.mutate(doc)
-			b, err := json.Marshal(doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Validate(b); !errors.Is(err, ErrInvalid) {
-				t.Errorf("Validate = %v, want ErrInvalid", err)
-			}
-		})
-	}
-	for name, b := range map[string]string{
-		"not JSON":      "{",
-		"trailing data": string(valid) + "{}",
-		"array":         "[]",
-		"empty":         "",
-	} {
-		t.Run(name, func(t *testing.T) {
-			if err := Validate([]byte(b)); !errors.Is(err, ErrInvalid) {
-				t.Errorf("Validate = %v, want ErrInvalid", err)
-			}
-		})
-	}
+		{Name: "memory bucket 0", Mutate: func(d map[string]any) { schematest.Obj(d, "bucketing")["memoryMiB"] = 0 }},
+	}, map[string]string{
+		"array": "[]",
+		"empty": "",
+	})
 }
 
-func obj(d map[string]any, key string) map[string]any { return d[key].(map[string]any) }
-
-func item(d map[string]any, key string) map[string]any { return d[key].([]any)[0].(map[string]any) }
-
 func TestSchemaAccessor(t *testing.T) {
-	s := Schema()
-	var doc map[string]any
-	if err := json.Unmarshal(s, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc["$id"] != SchemaID {
-		t.Errorf("$id = %v, want %s", doc["$id"], SchemaID)
-	}
-	s[0] = 'x' // a copy: the embedded schema must not change
-	if Schema()[0] != '{' {
-		t.Error("Schema returned the embedded slice")
-	}
+	schematest.Accessor(t, Schema, SchemaID)
 }
 
 func TestRuntimeFamily(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -21,16 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var now = time.Date(2025, 6, 1, 12, 30, 0, 0, time.UTC)
 
-func decode(t testing.TB, b []byte) Payload {
-	t.Helper()
-	var p Payload
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("decoding payload: %v", err)
-	}
-	return p
-}
+var decode = schematest.Decode[Payload]
 
 func TestGolden(t *testing.T) {
 	tests := []struct {
@@ -63,7 +53,7 @@ func TestGolden(t *testing.T) {
 			if tt.step > 1 && len(p.ManagedSystems) >= len(exactSystems(tt.snap)) {
 				t.Errorf("rounding merged no systems")
 			}
-			golden(t, filepath.Join("testdata", tt.name+".golden.json"), got)
+			schematest.Golden(t, filepath.Join("testdata", tt.name+".golden.json"), got, *update)
 		})
 	}
 }
@@ -82,23 +72,6 @@ func spread() *snapshot.Snapshot {
 		s.Clusters[3], // local
 	}
 	return s
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", path, got)
-	}
 }
 
 // TestSample checks the sample against values worked out by hand.
@@ -333,76 +306,35 @@ func TestSchemaRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Validate(valid); err != nil {
-		t.Fatalf("valid sample rejected: %v", err)
-	}
-	tests := []struct {
-		name   string
-		mutate func(doc map[string]any)
-	}{
-		{"null feature_flags", func(d map[string]any) { d["feature_flags"] = nil }},
-		{"null managedSystems", func(d map[string]any) { d["managedSystems"] = nil }},
-		{"null managedClusters", func(d map[string]any) { d["managedClusters"] = nil }},
-		{"dev version", func(d map[string]any) { d["version"] = "dev" }},
-		{"pre-release version", func(d map[string]any) { d["version"] = "2.9.0-alpha4" }},
-		{"v-prefixed version", func(d map[string]any) { d["version"] = "v2.9.0" }},
-		{"missing subscription field", func(d map[string]any) { delete(obj(d, "subscription"), "server_url") }},
-		{"null subscription field", func(d map[string]any) { obj(d, "subscription")["git"] = nil }},
-		{"missing subscription", func(d map[string]any) { delete(d, "subscription") }},
-		{"wrong product", func(d map[string]any) { obj(d, "subscription")["product"] = "rancher" }},
-		{"extra top-level key", func(d map[string]any) { d["clusters"] = []any{} }},
-		{"extra subscription key", func(d map[string]any) { obj(d, "subscription")["hostname"] = "x" }},
-		{"extra system key", func(d map[string]any) { item(d, "managedSystems")["name"] = "node-1" }},
-		{"camel-cased key", func(d map[string]any) { d["featureFlags"] = d["feature_flags"]; delete(d, "feature_flags") }},
-		{"negative cpu", func(d map[string]any) { item(d, "managedSystems")["cpu"] = -1 }},
-		{"zero count", func(d map[string]any) { item(d, "managedClusters")["count"] = 0 }},
-		{"two upstream entries", func(d map[string]any) {
+	schematest.Rejects(t, valid, Validate, ErrInvalid, []schematest.Mutation{
+		{Name: "null feature_flags", Mutate: func(d map[string]any) { d["feature_flags"] = nil }},
+		{Name: "null managedSystems", Mutate: func(d map[string]any) { d["managedSystems"] = nil }},
+		{Name: "null managedClusters", Mutate: func(d map[string]any) { d["managedClusters"] = nil }},
+		{Name: "dev version", Mutate: func(d map[string]any) { d["version"] = "dev" }},
+		{Name: "pre-release version", Mutate: func(d map[string]any) { d["version"] = "2.9.0-alpha4" }},
+		{Name: "v-prefixed version", Mutate: func(d map[string]any) { d["version"] = "v2.9.0" }},
+		{Name: "missing subscription field", Mutate: func(d map[string]any) { delete(schematest.Obj(d, "subscription"), "server_url") }},
+		{Name: "null subscription field", Mutate: func(d map[string]any) { schematest.Obj(d, "subscription")["git"] = nil }},
+		{Name: "missing subscription", Mutate: func(d map[string]any) { delete(d, "subscription") }},
+		{Name: "wrong product", Mutate: func(d map[string]any) { schematest.Obj(d, "subscription")["product"] = "rancher" }},
+		{Name: "extra top-level key", Mutate: func(d map[string]any) { d["clusters"] = []any{} }},
+		{Name: "extra subscription key", Mutate: func(d map[string]any) { schematest.Obj(d, "subscription")["hostname"] = "x" }},
+		{Name: "extra system key", Mutate: func(d map[string]any) { schematest.Item(d, "managedSystems")["name"] = "node-1" }},
+		{Name: "camel-cased key", Mutate: func(d map[string]any) { d["featureFlags"] = d["feature_flags"]; delete(d, "feature_flags") }},
+		{Name: "negative cpu", Mutate: func(d map[string]any) { schematest.Item(d, "managedSystems")["cpu"] = -1 }},
+		{Name: "zero count", Mutate: func(d map[string]any) { schematest.Item(d, "managedClusters")["count"] = 0 }},
+		{Name: "two upstream entries", Mutate: func(d map[string]any) {
 			d["managedClusters"] = append(d["managedClusters"].([]any), map[string]any{"count": 1, "nodes": 7, "upstream": true})
 		}},
-		{"bad timestamp", func(d map[string]any) { d["timestamp"] = "yesterday" }},
-		{"missing timestamp", func(d map[string]any) { delete(d, "timestamp") }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var doc map[string]any
-			if err := json.Unmarshal(valid, &doc); err != nil {
-				t.Fatal(err)
-			}
-			tt.mutate(doc)
-			b, err := json.Marshal(doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Validate(b); !errors.Is(err, ErrInvalid) {
-				t.Errorf("Validate = %v, want ErrInvalid", err)
-			}
-		})
-	}
-	for name, b := range map[string]string{
-		"not JSON":      "{",
-		"trailing data": string(valid) + "{}",
-		"null":          "null",
-	} {
-		t.Run(name, func(t *testing.T) {
-			if err := Validate([]byte(b)); !errors.Is(err, ErrInvalid) {
-				t.Errorf("Validate = %v, want ErrInvalid", err)
-			}
-		})
-	}
+		{Name: "bad timestamp", Mutate: func(d map[string]any) { d["timestamp"] = "yesterday" }},
+		{Name: "missing timestamp", Mutate: func(d map[string]any) { delete(d, "timestamp") }},
+	}, map[string]string{
+		"null": "null",
+	})
 }
 
-func obj(d map[string]any, key string) map[string]any { return d[key].(map[string]any) }
-
-func item(d map[string]any, key string) map[string]any { return d[key].([]any)[0].(map[string]any) }
-
 func TestSchemaAccessor(t *testing.T) {
-	var doc map[string]any
-	if err := json.Unmarshal(Schema(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc["$id"] != SchemaID {
-		t.Errorf("$id = %v, want %s", doc["$id"], SchemaID)
-	}
+	schematest.Accessor(t, Schema, SchemaID)
 }
 
 func TestFormat(t *testing.T) {

@@ -1,5 +1,8 @@
-// Package schematest checks that a JSON schema and the Go types an encoder
-// writes describe the same documents. Only tests import it.
+// Package schematest holds what the payload encoders' tests share: checks
+// that a JSON schema and the Go types an encoder writes describe the same
+// documents, that the schema rejects what it should, and that the schema
+// accessor returns a copy; strict decoding of payloads; and golden files.
+// Only tests import it.
 package schematest
 
 import (
