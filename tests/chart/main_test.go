@@ -63,29 +63,18 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(helmHome)
 
-	crds, err := testenv.RancherCRDs()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	crds = append(crds, filepath.Join("testdata", "monitoring.coreos.com_servicemonitors.yaml"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	env, err = testenv.Start(ctx, testenv.Options{CRDs: crds})
+	// The sample installation holds the Rancher objects the controller reads
+	// in TestControllerRunsWithChartRBAC.
+	env, client, err = fixtures.StartSample(ctx, testenv.Options{
+		CRDs: []string{filepath.Join("testdata", "monitoring.coreos.com_servicemonitors.yaml")},
+	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test API server:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer env.Stop()
-	if client, err = fixtures.NewClient(env.Config); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// The Rancher objects the controller reads in TestControllerRunsWithChartRBAC.
-	if err := client.ApplyFile(ctx, filepath.Join(root, "tests", "testdata", "sample-installation.yaml")); err != nil {
-		fmt.Fprintln(os.Stderr, "loading the sample installation:", err)
-		return 1
-	}
 	return m.Run()
 }
 
@@ -99,35 +88,8 @@ var helmPath = sync.OnceValues(func() (string, error) {
 	if v := os.Getenv("HELM_VERSION"); v != "" {
 		version = v // scripts/build-testbin honours the same variable
 	}
-	dir := os.Getenv(testenv.BinDirEnv)
-	if dir != "" {
-		if p := filepath.Join(dir, "helm-"+version); isExecutable(p) {
-			return p, nil
-		}
-	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "build-testbin"), "helm")
-	cmd.Dir = root
-	if dir != "" {
-		cmd.Env = append(os.Environ(), "TELEMETRY_TESTBIN_CACHE="+dir)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("scripts/build-testbin helm: %w\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	p := filepath.Join(strings.TrimSpace(lines[len(lines)-1]), "helm-"+version)
-	if !isExecutable(p) {
-		return "", fmt.Errorf("scripts/build-testbin helm did not produce %s", p)
-	}
-	return p, nil
+	return testenv.Binary(context.Background(), "helm", version, nil)
 })
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
 
 // helm runs the helm binary and returns its stdout; an error carries stderr.
 func helm(t testing.TB, args ...string) (string, error) {

@@ -25,10 +25,9 @@ import (
 
 func main() {
 	bin := flag.String("binary", "bin/telemetry-manager", "telemetry-manager binary to run")
-	sample := flag.String("sample", "tests/testdata/sample-installation.yaml", "objects to load")
 	keep := flag.Bool("keep", false, "keep the API server running until interrupted (prints a kubeconfig path)")
 	flag.Parse()
-	if err := demo(*bin, *sample, *keep); err != nil {
+	if err := demo(*bin, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
@@ -38,7 +37,7 @@ func step(format string, args ...any) {
 	fmt.Printf("\n==> "+format+"\n", args...)
 }
 
-func demo(bin, sample string, keep bool) error {
+func demo(bin string, keep bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -46,14 +45,10 @@ func demo(bin, sample string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	crds, err := testenv.RancherCRDs()
-	if err != nil {
-		return err
-	}
-	step("starting etcd and kube-apiserver %s on loopback", testenv.KubeVersion)
+	step("starting etcd and kube-apiserver %s on loopback, loading the sample installation", testenv.KubeVersion)
 	startCtx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
-	env, err := testenv.Start(startCtx, testenv.Options{CRDs: crds})
+	env, client, err := fixtures.StartSample(startCtx, testenv.Options{})
 	if err != nil {
 		return err
 	}
@@ -61,15 +56,6 @@ func demo(bin, sample string, keep bool) error {
 		step("stopping the API server")
 		_ = env.Stop()
 	}()
-
-	step("loading the sample installation (%s)", sample)
-	client, err := fixtures.NewClient(env.Config)
-	if err != nil {
-		return err
-	}
-	if err := client.ApplyFile(ctx, sample); err != nil {
-		return err
-	}
 	fmt.Println("4 clusters (local, 2 downstream, 1 imported without nodes), 10 nodes: amd64/arm64/s390x,")
 	fmt.Println("CPU 3500m/500m/2/4/8/16/32, memory 15437428Ki/8G/129e6/1.5Gi/16Gi..., one node with cpu \"abc\"")
 

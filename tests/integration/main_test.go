@@ -44,29 +44,16 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	crds, err := testenv.RancherCRDs()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	env, err = testenv.Start(ctx, testenv.Options{CRDs: crds})
+	env, client, err = fixtures.StartSample(ctx, testenv.Options{})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test API server:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer env.Stop()
 	if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if client, err = fixtures.NewClient(env.Config); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := client.ApplyFile(ctx, samplePath()); err != nil {
-		fmt.Fprintln(os.Stderr, "loading the sample installation:", err)
 		return 1
 	}
 	return m.Run()

@@ -75,17 +75,52 @@ func resolveBinDir(ctx context.Context, dir string, logf func(string, ...any)) (
 	if d := os.Getenv(BinDirEnv); d != "" {
 		return d, nil
 	}
+	return buildTestbin(ctx, "", logf, "kube-apiserver", "etcd")
+}
+
+// Binary returns the path of <name>-<version> in the test binary cache
+// ($TELEMETRY_TESTBIN_DIR, else the cache of scripts/build-testbin), building
+// it with scripts/build-testbin when it is missing.
+func Binary(ctx context.Context, name, version string, logf func(string, ...any)) (string, error) {
+	dir := os.Getenv(BinDirEnv)
+	if dir != "" {
+		if p := filepath.Join(dir, name+"-"+version); isExecutable(p) {
+			return p, nil
+		}
+	}
+	dir, err := buildTestbin(ctx, dir, logf, name)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name+"-"+version)
+	if !isExecutable(p) {
+		return "", fmt.Errorf("testenv: scripts/build-testbin %s did not produce %s", name, p)
+	}
+	return p, nil
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// buildTestbin runs scripts/build-testbin for the named binaries (into cache
+// when it is set) and returns the directory it prints.
+func buildTestbin(ctx context.Context, cache string, logf func(string, ...any), names ...string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "build-testbin"), "kube-apiserver", "etcd")
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "build-testbin"), names...)
 	cmd.Dir = root
+	if cache != "" {
+		cmd.Env = append(os.Environ(), "TELEMETRY_TESTBIN_CACHE="+cache)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = io.MultiWriter(&stderr, logWriter{logf})
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("testenv: scripts/build-testbin: %w\n%s", err, lastLines(stderr.String(), 20))
+		return "", fmt.Errorf("testenv: scripts/build-testbin %s: %w\n%s", strings.Join(names, " "), err, lastLines(stderr.String(), 20))
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	d := strings.TrimSpace(lines[len(lines)-1])
