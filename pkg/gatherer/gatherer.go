@@ -95,6 +95,35 @@ type Gatherer struct {
 
 	mu     sync.Mutex
 	logged map[string]struct{} // problems already logged, so each is logged once
+	// kubeVersion overrides cfg.Install.KubernetesVersion once set (see
+	// SetKubernetesVersion); guarded by mu.
+	kubeVersion string
+}
+
+// SetKubernetesVersion records the upstream Kubernetes version read from
+// discovery, so that an upgrade of the cluster the manager runs in shows in
+// the next snapshot. It reports whether the version changed. Safe for
+// concurrent use.
+func (g *Gatherer) SetKubernetesVersion(v string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.kubeVersion == v {
+		return false
+	}
+	g.kubeVersion = v
+	return true
+}
+
+// install returns the configured install information with the latest
+// Kubernetes version from discovery.
+func (g *Gatherer) install() snapshot.Install {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	in := g.cfg.Install
+	if g.kubeVersion != "" {
+		in.KubernetesVersion = g.kubeVersion
+	}
+	return in
 }
 
 // New returns a Gatherer for cfg.
@@ -170,7 +199,7 @@ func (g *Gatherer) logProblems(problems []snapshot.Problem) {
 }
 
 func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
-	install := g.cfg.Install
+	install := g.install()
 	install.Mode = snapshot.ModeRancher
 
 	s := &snapshot.Snapshot{}
@@ -352,7 +381,7 @@ func finishCluster(c *snapshot.Cluster, obj string, capacity v3.ResourceList, me
 }
 
 func (g *Gatherer) kubernetes() (*snapshot.Snapshot, error) {
-	install := g.cfg.Install
+	install := g.install()
 	install.Mode = snapshot.ModeKubernetes
 	if install.InstallUUID == "" {
 		return nil, ErrNoInstallUUID
