@@ -59,7 +59,7 @@ func TestLoadErrorsNameFileDocumentAndObject(t *testing.T) {
 		want     []string
 	}{
 		{name: "bad yaml", in: "kind: [", want: []string{"in.yaml", "document 1"}},
-		{name: "bad field", in: "apiVersion: management.cattle.io/v3\nkind: Cluster\nmetadata: {name: c-1}\nstatus: {nodeCount: many}\n", want: []string{"in.yaml", "document 1", "Cluster c-1"}},
+		{name: "bad field", in: "apiVersion: management.cattle.io/v3\nkind: Cluster\nmetadata: {name: c-1, labels: 5}\n", want: []string{"in.yaml", "document 1", "Cluster c-1"}},
 		{name: "no name", in: "apiVersion: management.cattle.io/v3\nkind: Setting\nmetadata: {}\n", want: []string{"in.yaml", "Setting", "metadata.name"}},
 		{name: "bad list item", in: "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {name: node-1}\n  spec: {unschedulable: 3}\n", want: []string{"item 0", "Node node-1"}},
 	}

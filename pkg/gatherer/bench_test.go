@@ -162,7 +162,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		return n
 	}
 	// Warm the decoder's and the runtime's caches before any baseline.
-	if n := decodeSlim(0); n.Status.InternalNodeStatus.Capacity["cpu"] != "4" || n.Namespace == "" {
+	if n := decodeSlim(0); n.Status.InternalNodeStatus.Capacity.CPU.Text != "4" || n.Namespace == "" {
 		b.Fatalf("decoded node lost its fields: %+v", n)
 	}
 

@@ -25,13 +25,16 @@ var (
 	ErrNoCluster = errors.New("owning cluster not found")
 	// ErrNoInstallUUID means the install UUID is not known yet.
 	ErrNoInstallUUID = errors.New("install UUID not set")
+	// ErrWrongType marks a field whose JSON type is not the one its kind
+	// has, e.g. spec.worker: "yes".
+	ErrWrongType = errors.New("wrong JSON type")
 )
 
 // Names of the Rancher settings read.
 const (
-	SettingInstallUUID   = "install-uuid"
-	SettingServerURL     = "server-url"
-	SettingServerVersion = "server-version"
+	SettingInstallUUID   = v3.SettingInstallUUID
+	SettingServerURL     = v3.SettingServerURL
+	SettingServerVersion = v3.SettingServerVersion
 )
 
 // Labels that carry the roles of a core/v1 Node.
@@ -193,7 +196,13 @@ func (g *Gatherer) logProblems(problems []snapshot.Problem) {
 		if _, ok := g.logged[key]; ok {
 			continue
 		}
-		g.log.WithFields(logrus.Fields{"object": p.Object, "field": p.Field}).Warnf("left out of the report: %v", p.Err)
+		log := g.log.WithFields(logrus.Fields{"object": p.Object, "field": p.Field})
+		if p.Kind() == "Node" {
+			// Any problem makes a node invalid (see addNode).
+			log.Warnf("invalid node left out of the sums: %v", p.Err)
+		} else {
+			log.Warnf("field ignored: %v", p.Err)
+		}
 	}
 	g.logged = seen
 }
@@ -203,7 +212,7 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	install.Mode = snapshot.ModeRancher
 
 	s := &snapshot.Snapshot{}
-	if v, err := g.setting(SettingInstallUUID); err != nil {
+	if v, err := g.setting(s, SettingInstallUUID); err != nil {
 		return nil, err
 	} else if v != "" {
 		install.InstallUUID = v
@@ -212,7 +221,7 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 		return nil, fmt.Errorf("reading setting %s: %w", SettingInstallUUID, ErrNoInstallUUID)
 	}
 	for _, name := range []string{SettingServerURL, SettingServerVersion} {
-		v, err := g.setting(name)
+		v, err := g.setting(s, name)
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +241,7 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	}
 	install.Features = []string{}
 	for _, f := range features {
+		s.Problems = append(s.Problems, typeProblems("Feature "+f.Name, f.Problems())...)
 		if f.Enabled() {
 			install.Features = append(install.Features, f.Name)
 		}
@@ -251,30 +261,38 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	for _, n := range nodes {
 		byCluster[n.Namespace] = append(byCluster[n.Namespace], n)
 	}
+	// Objects are read in name order, so that when a sum would overflow the
+	// same object is refused whatever order the caches list them in.
+	slices.SortFunc(clusters, func(a, b *v3.Cluster) int { return strings.Compare(a.Name, b.Name) })
 
 	memo := newQuantityMemo()
+	var total sums
 	s.Clusters = make([]snapshot.Cluster, 0, len(clusters))
 	for _, c := range clusters {
+		obj := "Cluster " + c.Name
 		sc := snapshot.Cluster{
-			Name:     c.Name,
-			Upstream: c.Name == snapshot.UpstreamClusterName,
-			Driver:   c.Status.Driver,
-			Provider: c.Status.Provider,
+			Name:              c.Name,
+			Upstream:          c.Name == snapshot.UpstreamClusterName,
+			Driver:            c.Status.Driver,
+			Provider:          c.Status.Provider,
+			KubernetesVersion: c.Status.Version.GitVersion,
 		}
-		if c.Status.Version != nil {
-			sc.KubernetesVersion = c.Status.Version.GitVersion
-		}
-		for _, n := range byCluster[c.Name] {
-			node, problems := rancherNode(n, memo)
-			if len(problems) > 0 {
-				sc.InvalidNodes++
-				s.Problems = append(s.Problems, problems...)
-				continue
+		s.Problems = append(s.Problems, typeProblems(obj, c.Problems())...)
+		members := byCluster[c.Name]
+		slices.SortFunc(members, func(a, b *v3.Node) int { return strings.Compare(a.Name, b.Name) })
+		for _, n := range members {
+			object := "Node " + n.Namespace + "/" + n.Name
+			in := nodeInput{
+				object: object, prefix: "status.internalNodeStatus.",
+				capacity: n.Status.InternalNodeStatus.Capacity, allocatable: n.Status.InternalNodeStatus.Allocatable,
+				info:         n.Status.InternalNodeStatus.NodeInfo,
+				controlPlane: n.Spec.ControlPlane, etcd: n.Spec.Etcd, worker: n.Spec.Worker,
+				problems: typeProblems(object, n.Problems()),
 			}
-			sc.Nodes = append(sc.Nodes, node)
+			s.Problems = append(s.Problems, addNode(&sc, &total, in, memo)...)
 		}
 		delete(byCluster, c.Name)
-		s.Problems = append(s.Problems, finishCluster(&sc, "Cluster "+c.Name, c.Status.Capacity, memo)...)
+		s.Problems = append(s.Problems, finishCluster(&sc, &total, obj, c.Status.Capacity, memo)...)
 		if sc.Upstream && sc.KubernetesVersion != "" {
 			install.KubernetesVersion = sc.KubernetesVersion
 		}
@@ -282,18 +300,20 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	}
 	for ns, orphans := range byCluster {
 		for _, n := range orphans {
+			s.OrphanNodes++
 			s.Problems = append(s.Problems, snapshot.Problem{
 				Object: "Node " + ns + "/" + n.Name, Field: "metadata.namespace",
 				Err: fmt.Errorf("%w: no Cluster %q", ErrNoCluster, ns),
 			})
 		}
 	}
-	slices.SortFunc(s.Clusters, func(a, b snapshot.Cluster) int { return strings.Compare(a.Name, b.Name) })
 	s.Install = install
 	return s, nil
 }
 
-func (g *Gatherer) setting(name string) (string, error) {
+// setting returns the effective value of a Setting, "" when it is missing;
+// a wrong-typed value is a problem of the Setting and reads as unset.
+func (g *Gatherer) setting(s *snapshot.Snapshot, name string) (string, error) {
 	st, err := g.cfg.Settings.Get(name)
 	if apierrors.IsNotFound(err) {
 		return "", nil
@@ -301,82 +321,129 @@ func (g *Gatherer) setting(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading setting %s: %w", name, err)
 	}
+	s.Problems = append(s.Problems, typeProblems("Setting "+name, st.Problems())...)
 	return st.Effective(), nil
 }
 
-// rancherNode reads one v3 Node; any problem makes the whole node invalid.
-func rancherNode(n *v3.Node, memo *quantityMemo) (snapshot.Node, []snapshot.Problem) {
-	st := n.Status.InternalNodeStatus
-	out := snapshot.Node{
-		Arch:                    st.NodeInfo.Architecture,
-		OS:                      st.NodeInfo.OperatingSystem,
-		ContainerRuntimeVersion: st.NodeInfo.ContainerRuntimeVersion,
-		KubeletVersion:          st.NodeInfo.KubeletVersion,
-		ControlPlane:            n.Spec.ControlPlane,
-		Etcd:                    n.Spec.Etcd,
-		Worker:                  n.Spec.Worker,
+// typeProblems turns the wrong-typed fields of a decoded object into
+// snapshot problems.
+func typeProblems(object string, ps []v3.Problem) []snapshot.Problem {
+	if len(ps) == 0 {
+		return nil
 	}
-	var problems []snapshot.Problem
-	cpuField, cpu := pick(st.Capacity, st.Allocatable, "cpu")
-	millis, err := memo.CPU(string(cpu))
-	if err != nil {
-		problems = append(problems, snapshot.Problem{Object: "Node " + n.Namespace + "/" + n.Name, Field: "status.internalNodeStatus." + cpuField, Err: err})
+	out := make([]snapshot.Problem, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, snapshot.Problem{
+			Object: object, Field: p.Field,
+			Err: fmt.Errorf("%w: %s, want %s", ErrWrongType, p.Got, p.Want),
+		})
 	}
-	memField, mem := pick(st.Capacity, st.Allocatable, "memory")
-	bytes, err := memo.Memory(string(mem))
-	if err != nil {
-		problems = append(problems, snapshot.Problem{Object: "Node " + n.Namespace + "/" + n.Name, Field: "status.internalNodeStatus." + memField, Err: err})
+	return out
+}
+
+// nodeInput is what one node of either mode contributes: v3 Nodes and core
+// Nodes go through the same rules (addNode).
+type nodeInput struct {
+	object string // "Node c-abc/m-1"
+	// prefix is the JSON path of the quantity lists' parent, with a dot.
+	prefix                     string
+	capacity, allocatable      v3.ResourceList
+	info                       v3.NodeInfo
+	controlPlane, etcd, worker bool
+	problems                   []snapshot.Problem // found while decoding
+}
+
+// addNode reads one node into the cluster. Any problem makes the whole node
+// invalid: it is counted in InvalidNodes and left out of every sum. So is a
+// node whose figures would overflow the cluster's or the installation's sums.
+func addNode(c *snapshot.Cluster, total *sums, in nodeInput, memo *quantityMemo) []snapshot.Problem {
+	problems := in.problems
+	cpuField, cpu := pick(in.capacity, in.allocatable, "cpu")
+	millis, err := memo.CPU(cpu.Text)
+	if err != nil && cpu.Bad == v3.KindNone { // a wrong type is reported already
+		problems = append(problems, snapshot.Problem{Object: in.object, Field: in.prefix + cpuField, Err: err})
 	}
-	out.CPUMillis, out.MemoryBytes = millis, bytes
-	return out, problems
+	memField, mem := pick(in.capacity, in.allocatable, "memory")
+	bytes, err := memo.Memory(mem.Text)
+	if err != nil && mem.Bad == v3.KindNone {
+		problems = append(problems, snapshot.Problem{Object: in.object, Field: in.prefix + memField, Err: err})
+	}
+	if len(problems) == 0 {
+		cores := snapshot.CoresOf(millis)
+		cluster := sums{c.CPUMillis, c.CPUCores, c.MemoryBytes}
+		if !cluster.add(millis, cores, bytes) || !total.add(millis, cores, bytes) {
+			// total.add changes nothing when it fails, and it runs only
+			// after cluster.add succeeded, so both stay consistent.
+			c.InvalidNodes++
+			return []snapshot.Problem{{Object: in.object, Field: in.prefix + "capacity",
+				Err: fmt.Errorf("%w: adding this node overflows the sums", ErrOutOfRange)}}
+		}
+		c.CPUMillis, c.CPUCores, c.MemoryBytes = cluster.millis, cluster.cores, cluster.bytes
+		c.Nodes = append(c.Nodes, snapshot.Node{
+			Arch:                    in.info.Architecture,
+			OS:                      in.info.OperatingSystem,
+			ContainerRuntimeVersion: in.info.ContainerRuntimeVersion,
+			KubeletVersion:          in.info.KubeletVersion,
+			ControlPlane:            in.controlPlane,
+			Etcd:                    in.etcd,
+			Worker:                  in.worker,
+			CPUMillis:               millis,
+			MemoryBytes:             bytes,
+		})
+		return nil
+	}
+	c.InvalidNodes++
+	return problems
 }
 
 // pick returns capacity[name], or allocatable[name] when capacity lacks it,
 // with the field path it came from.
 func pick(capacity, allocatable v3.ResourceList, name string) (string, v3.Quantity) {
-	if q, ok := capacity[name]; ok || allocatable == nil {
+	if q, ok := capacity.Get(name); ok {
 		return "capacity." + name, q
 	}
-	if q, ok := allocatable[name]; ok {
+	if q, ok := allocatable.Get(name); ok {
 		return "allocatable." + name, q
 	}
-	return "capacity." + name, ""
+	return "capacity." + name, v3.Quantity{}
 }
 
-// finishCluster sorts the nodes and sums them, or falls back to the cluster's
-// own capacity when it has no Node objects at all.
-func finishCluster(c *snapshot.Cluster, obj string, capacity v3.ResourceList, memo *quantityMemo) []snapshot.Problem {
+// finishCluster sorts the nodes, or falls back to the cluster's own capacity
+// when it has no Node objects at all.
+func finishCluster(c *snapshot.Cluster, total *sums, obj string, capacity v3.ResourceList, memo *quantityMemo) []snapshot.Problem {
 	snapshot.SortNodes(c.Nodes)
 	if c.Nodes == nil {
 		c.Nodes = []snapshot.Node{}
 	}
 	if len(c.Nodes) > 0 || c.InvalidNodes > 0 {
 		c.CapacitySource = snapshot.FromNodes
-		for _, n := range c.Nodes {
-			c.CPUMillis += n.CPUMillis
-			c.CPUCores += snapshot.CoresOf(n.CPUMillis)
-			c.MemoryBytes += n.MemoryBytes
-		}
 		return nil
 	}
 	c.CapacitySource = snapshot.Unknown
-	if len(capacity) == 0 {
+	if capacity.Empty() {
 		return nil
 	}
 	var problems []snapshot.Problem
-	millis, err := memo.CPU(string(capacity["cpu"]))
-	if err != nil {
+	cpu, _ := capacity.Get("cpu")
+	millis, err := parseCPU(cpu.Text, MaxClusterMillicores)
+	if err != nil && cpu.Bad == v3.KindNone {
 		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.capacity.cpu", Err: err})
 	}
-	bytes, err := memo.Memory(string(capacity["memory"]))
-	if err != nil {
+	mem, _ := capacity.Get("memory")
+	bytes, err := parseMemory(mem.Text, MaxClusterBytes)
+	if err != nil && mem.Bad == v3.KindNone {
 		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.capacity.memory", Err: err})
 	}
-	if len(problems) > 0 {
+	if len(problems) > 0 || cpu.Bad != v3.KindNone || mem.Bad != v3.KindNone {
 		return problems
 	}
+	cores := snapshot.CoresOf(millis)
+	if !total.add(millis, cores, bytes) {
+		return []snapshot.Problem{{Object: obj, Field: "status.capacity",
+			Err: fmt.Errorf("%w: adding this cluster's capacity overflows the sums", ErrOutOfRange)}}
+	}
 	c.CapacitySource = snapshot.FromCluster
-	c.CPUMillis, c.MemoryBytes, c.CPUCores = millis, bytes, snapshot.CoresOf(millis)
+	c.CPUMillis, c.MemoryBytes, c.CPUCores = millis, bytes, cores
 	return nil
 }
 
@@ -400,51 +467,53 @@ func (g *Gatherer) kubernetes() (*snapshot.Snapshot, error) {
 		KubernetesVersion: install.KubernetesVersion,
 		Driver:            "kubernetes",
 	}
+	memo := newQuantityMemo()
+	var total sums
+	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	for _, n := range nodes {
-		node, problems := coreNode(n)
-		if len(problems) > 0 {
-			c.InvalidNodes++
-			s.Problems = append(s.Problems, problems...)
-			continue
+		s.Problems = append(s.Problems, addNode(&c, &total, coreNode(n), memo)...)
+		if c.Provider == "" && len(c.Nodes) > 0 {
+			c.Provider = ProviderOf(c.Nodes[len(c.Nodes)-1].KubeletVersion)
 		}
-		if c.Provider == "" {
-			c.Provider = ProviderOf(node.KubeletVersion)
-		}
-		c.Nodes = append(c.Nodes, node)
 	}
-	finishCluster(&c, "", nil, nil)
+	finishCluster(&c, &total, "", v3.ResourceList{}, memo)
 	s.Clusters = []snapshot.Cluster{c}
 	s.Install = install
 	return s, nil
 }
 
-func coreNode(n *corev1.Node) (snapshot.Node, []snapshot.Problem) {
+// coreNode reads a core/v1 Node with the rules of a v3 Node: roles from the
+// node-role labels, quantities as text.
+func coreNode(n *corev1.Node) nodeInput {
 	info := n.Status.NodeInfo
 	_, cp := n.Labels[LabelControlPlane]
 	_, master := n.Labels[LabelMaster]
 	_, etcd := n.Labels[LabelEtcd]
 	_, worker := n.Labels[LabelWorker]
-	out := snapshot.Node{
-		Arch:                    info.Architecture,
-		OS:                      info.OperatingSystem,
-		ContainerRuntimeVersion: info.ContainerRuntimeVersion,
-		KubeletVersion:          info.KubeletVersion,
-		ControlPlane:            cp || master,
-		Etcd:                    etcd,
-		Worker:                  worker,
+	return nodeInput{
+		object: "Node " + n.Name, prefix: "status.",
+		capacity: coreResources(n.Status.Capacity), allocatable: coreResources(n.Status.Allocatable),
+		info: v3.NodeInfo{
+			Architecture:            info.Architecture,
+			OperatingSystem:         info.OperatingSystem,
+			ContainerRuntimeVersion: info.ContainerRuntimeVersion,
+			KubeletVersion:          info.KubeletVersion,
+		},
+		controlPlane: cp || master, etcd: etcd, worker: worker,
 	}
-	var problems []snapshot.Problem
-	if q, ok := n.Status.Capacity[corev1.ResourceCPU]; ok {
-		out.CPUMillis = q.MilliValue()
-	} else {
-		problems = append(problems, snapshot.Problem{Object: "Node " + n.Name, Field: "status.capacity.cpu", Err: ErrNoCPU})
+}
+
+// coreResources writes the cpu and memory of a core resource list as text,
+// so that they are checked by the same parser as Rancher's.
+func coreResources(l corev1.ResourceList) v3.ResourceList {
+	var out v3.ResourceList
+	if q, ok := l[corev1.ResourceCPU]; ok {
+		out.CPU = &v3.Quantity{Text: q.String()}
 	}
-	if q, ok := n.Status.Capacity[corev1.ResourceMemory]; ok {
-		out.MemoryBytes = q.Value()
-	} else {
-		problems = append(problems, snapshot.Problem{Object: "Node " + n.Name, Field: "status.capacity.memory", Err: ErrNoMemory})
+	if q, ok := l[corev1.ResourceMemory]; ok {
+		out.Memory = &v3.Quantity{Text: q.String()}
 	}
-	return out, problems
+	return out
 }
 
 // ProviderOf guesses the distribution from a kubelet version such as

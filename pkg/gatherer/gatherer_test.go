@@ -1,7 +1,10 @@
 package gatherer
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -20,7 +23,7 @@ func cluster(name, version, driver string, capacity v3.ResourceList) *v3.Cluster
 	c := &v3.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	c.Status.Driver = driver
 	c.Status.Provider = driver
-	c.Status.Version = &v3.VersionInfo{GitVersion: version}
+	c.Status.Version = v3.VersionInfo{GitVersion: version}
 	c.Status.Capacity = capacity
 	return c
 }
@@ -38,13 +41,7 @@ func node(ns, name, arch, cpu, mem string, roles ...string) *v3.Node {
 		}
 	}
 	st := &n.Status.InternalNodeStatus
-	st.Capacity = v3.ResourceList{}
-	if cpu != "" {
-		st.Capacity["cpu"] = v3.Quantity(cpu)
-	}
-	if mem != "" {
-		st.Capacity["memory"] = v3.Quantity(mem)
-	}
+	st.Capacity = v3.Resources(cpu, mem)
 	st.NodeInfo = v3.NodeInfo{Architecture: arch, OperatingSystem: "linux", ContainerRuntimeVersion: "containerd://1.7.27", KubeletVersion: "v1.32.4+rke2r1"}
 	return n
 }
@@ -84,9 +81,9 @@ func newRancher(t *testing.T, log *logrus.Entry, objs ...runtime.Object) *Gather
 // "abc", and a downstream cluster with no Node objects but a capacity.
 func sampleObjects() []runtime.Object {
 	return []runtime.Object{
-		cluster("local", "v1.32.4+rke2r1", "rke2", nil),
-		cluster("c-m-abcd1234", "v1.31.2+k3s1", "k3s", nil),
-		cluster("c-xyz12", "v1.30.5-eks-ce1d5eb", "EKS", v3.ResourceList{"cpu": "16", "memory": "64Gi"}),
+		cluster("local", "v1.32.4+rke2r1", "rke2", v3.ResourceList{}),
+		cluster("c-m-abcd1234", "v1.31.2+k3s1", "k3s", v3.ResourceList{}),
+		cluster("c-xyz12", "v1.30.5-eks-ce1d5eb", "EKS", v3.Resources("16", "64Gi")),
 		node("local", "m-1", "amd64", "3500m", "15437428Ki", "etcd", "controlplane", "worker"),
 		node("local", "m-2", "amd64", "4", "16Gi", "etcd", "controlplane", "worker"),
 		node("local", "m-3", "amd64", "4", "8G", "etcd", "controlplane", "worker"),
@@ -172,7 +169,7 @@ func TestSnapshotProblemsLoggedOnce(t *testing.T) {
 
 func TestSnapshotMissingQuantities(t *testing.T) {
 	g := newRancher(t, nil,
-		cluster("local", "v1.32.4", "rke2", nil),
+		cluster("local", "v1.32.4", "rke2", v3.ResourceList{}),
 		node("local", "no-cpu", "amd64", "", "1Gi"),
 		node("local", "no-mem", "amd64", "1", ""),
 		node("local", "bad-mem", "amd64", "1", "lots"),
@@ -197,7 +194,7 @@ func TestSnapshotMissingQuantities(t *testing.T) {
 }
 
 func TestSnapshotNoLocalCluster(t *testing.T) {
-	g := newRancher(t, nil, cluster("c-abc", "v1.30.1", "imported", nil), node("c-abc", "n", "amd64", "2", "4Gi", "worker"))
+	g := newRancher(t, nil, cluster("c-abc", "v1.30.1", "imported", v3.ResourceList{}), node("c-abc", "n", "amd64", "2", "4Gi", "worker"))
 	s, err := g.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -219,13 +216,19 @@ func TestSnapshotNoClusters(t *testing.T) {
 }
 
 func TestSnapshotOrphanNodeIsAProblem(t *testing.T) {
-	g := newRancher(t, nil, cluster("local", "v1", "rke2", nil), node("c-gone", "n", "amd64", "2", "4Gi"))
+	g := newRancher(t, nil, cluster("local", "v1", "rke2", v3.ResourceList{}), node("c-gone", "n", "amd64", "2", "4Gi"))
 	s, err := g.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Problems) != 1 || !errors.Is(s.Problems[0], ErrNoCluster) {
 		t.Fatalf("problems = %v, want ErrNoCluster", s.Problems)
+	}
+	if tot := s.Totals(); tot.InvalidNodes != 1 || tot.Nodes != 0 || s.OrphanNodes != 1 {
+		t.Fatalf("totals = %+v, orphans %d: want the orphan counted as an invalid node", tot, s.OrphanNodes)
+	}
+	if got := s.InvalidObjects(); got["Node"] != 1 {
+		t.Fatalf("invalid objects = %v, want one Node", got)
 	}
 }
 
@@ -350,5 +353,176 @@ func TestNewRejectsMissingCaches(t *testing.T) {
 	}
 	if _, err := New(Config{Mode: "other"}); err == nil {
 		t.Fatal("New accepted an unknown mode")
+	}
+}
+
+// TestEightExbibyteNodesDoNotWrap: eight nodes of 1Ei wrapped
+// totals.memoryBytes to -9223372036854775808. Each is now out of range.
+func TestEightExbibyteNodesDoNotWrap(t *testing.T) {
+	objs := []runtime.Object{cluster("local", "v1.32.4", "rke2", v3.ResourceList{})}
+	for i := range 8 {
+		objs = append(objs, node("local", fmt.Sprintf("m-%d", i), "amd64", "4", "1Ei"))
+	}
+	objs = append(objs, node("local", "ok", "amd64", "4", "16Gi"))
+	s, err := newRancher(t, nil, objs...).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := s.Totals()
+	if tot.MemoryBytes != 16<<30 || tot.Nodes != 1 || tot.InvalidNodes != 8 {
+		t.Fatalf("totals = %+v, want only the 16Gi node summed and 8 invalid", tot)
+	}
+	for _, p := range s.Problems {
+		if !errors.Is(p, ErrOutOfRange) || p.Field != "status.internalNodeStatus.capacity.memory" {
+			t.Errorf("problem %v: want ErrOutOfRange on capacity.memory", p)
+		}
+	}
+}
+
+// TestSumOverflowMakesTheNodeInvalid: nodes at the bound are valid one by
+// one, and the one whose figures would overflow the sums is left out.
+func TestSumOverflowMakesTheNodeInvalid(t *testing.T) {
+	n := int(math.MaxInt64/MaxNodeBytes) + 1 // nodes of 4Pi that fit, plus one
+	objs := []runtime.Object{cluster("local", "v1.32.4", "rke2", v3.ResourceList{})}
+	for i := range n {
+		objs = append(objs, node("local", fmt.Sprintf("m-%04d", i), "amd64", "1", "4Pi"))
+	}
+	s, err := newRancher(t, nil, objs...).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := s.Totals()
+	if tot.Nodes != n-1 || tot.InvalidNodes != 1 || tot.MemoryBytes != int64(n-1)*MaxNodeBytes || tot.MemoryBytes < 0 {
+		t.Fatalf("totals = %+v, want %d nodes summed and one left out", tot, n-1)
+	}
+	if len(s.Problems) != 1 || !errors.Is(s.Problems[0], ErrOutOfRange) {
+		t.Fatalf("problems = %v, want one ErrOutOfRange", s.Problems)
+	}
+}
+
+// TestSumOverflowAcrossClusters: the installation's sums are checked too,
+// cluster capacities included.
+func TestSumOverflowAcrossClusters(t *testing.T) {
+	s, err := newRancher(t, nil,
+		cluster("c-a", "v1", "imported", v3.Resources("4", "4Ei")),
+		cluster("c-b", "v1", "imported", v3.Resources("4", "4Ei")),
+		cluster("c-c", "v1", "imported", v3.Resources("4", "4Gi")),
+	).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := s.Totals()
+	if tot.MemoryBytes != 4<<60+4<<30 || len(s.Problems) != 1 || !errors.Is(s.Problems[0], ErrOutOfRange) {
+		t.Fatalf("totals = %+v, problems %v: want c-b's capacity refused", tot, s.Problems)
+	}
+	if s.Problems[0].Object != "Cluster c-b" || s.Clusters[1].CapacitySource != snapshot.Unknown {
+		t.Fatalf("problem %v, c-b %+v", s.Problems[0], s.Clusters[1])
+	}
+}
+
+// TestKubernetesModeUsesTheSameRules: core Nodes skipped the range checks,
+// so cpu -4 and memory -1Gi counted as valid and 8Ei wrapped.
+func TestKubernetesModeUsesTheSameRules(t *testing.T) {
+	st := NewStatic()
+	alloc := coreNodeObj("alloc-only", "", "", LabelWorker)
+	alloc.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("2Gi")}
+	for _, n := range []*corev1.Node{
+		coreNodeObj("neg-cpu", "-4", "8Gi"),
+		coreNodeObj("neg-mem", "4", "-1Gi"),
+		coreNodeObj("huge-mem", "4", "8Ei"),
+		coreNodeObj("huge-cpu", "12345678901234567890", "8Gi"),
+		coreNodeObj("zero", "0", "8Gi"),
+		coreNodeObj("ok", "4", "8Gi"),
+		alloc,
+	} {
+		if err := st.Add(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := New(st.Config(snapshot.ModeKubernetes, snapshot.Install{InstallUUID: "u"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := g.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := s.Totals()
+	if tot.Nodes != 2 || tot.InvalidNodes != 5 || tot.CPUMillicores != 6000 || tot.MemoryBytes != 10<<30 {
+		t.Fatalf("totals = %+v, want ok and alloc-only summed, five invalid", tot)
+	}
+	for _, p := range s.Problems {
+		if !errors.Is(p, ErrOutOfRange) {
+			t.Errorf("problem %v: want ErrOutOfRange", p)
+		}
+	}
+}
+
+// TestWrongTypedFieldsMakeTheNodeInvalid: a node decoded with a wrong-typed
+// field is invalid, with a problem naming the field; the others count.
+func TestWrongTypedFieldsMakeTheNodeInvalid(t *testing.T) {
+	decode := func(doc string) *v3.Node {
+		n := &v3.Node{}
+		if err := json.Unmarshal([]byte(doc), n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	good := `{"kind": "Node", "metadata": {"name": "ok", "namespace": "local"}, "spec": {"worker": true},
+		"status": {"internalNodeStatus": {"capacity": {"cpu": "2", "memory": "4Gi"}}}}`
+	yes := `{"kind": "Node", "metadata": {"name": "yes", "namespace": "local"}, "spec": {"worker": "yes"},
+		"status": {"internalNodeStatus": {"capacity": {"cpu": "2", "memory": "4Gi"}}}}`
+	statusArray := `{"kind": "Node", "metadata": {"name": "arr", "namespace": "local"}, "status": []}`
+	s, err := newRancher(t, nil, cluster("local", "v1", "rke2", v3.ResourceList{}), decode(good), decode(yes), decode(statusArray)).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot := s.Totals(); tot.Nodes != 1 || tot.InvalidNodes != 2 || tot.CPUMillicores != 2000 {
+		t.Fatalf("totals = %+v", tot)
+	}
+	want := map[string]bool{"Node local/yes spec.worker": false, "Node local/arr status": false}
+	for _, p := range s.Problems {
+		key := p.Object + " " + p.Field
+		if _, ok := want[key]; ok && errors.Is(p, ErrWrongType) {
+			want[key] = true
+		}
+	}
+	for k, found := range want {
+		if !found {
+			t.Errorf("no ErrWrongType problem for %s in %v", k, s.Problems)
+		}
+	}
+	// The node without a status also lacks CPU and memory: three problems,
+	// but it is one invalid object.
+	if got := s.InvalidObjects()["Node"]; got != 2 {
+		t.Errorf("invalid Node objects = %d, want 2", got)
+	}
+}
+
+// TestWrongTypedSettingsAndFeatures: a wrong-typed Setting value reads as
+// unset and a wrong-typed Feature value is ignored, each with a problem.
+func TestWrongTypedSettingsAndFeatures(t *testing.T) {
+	var st v3.Setting
+	if err := json.Unmarshal([]byte(`{"kind": "Setting", "metadata": {"name": "server-version"}, "value": {"v": 1}, "default": "v2.12.1"}`), &st); err != nil {
+		t.Fatal(err)
+	}
+	var f v3.Feature
+	if err := json.Unmarshal([]byte(`{"kind": "Feature", "metadata": {"name": "fleet"}, "spec": {"value": "false"}, "status": {"default": true}}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	var c v3.Cluster
+	if err := json.Unmarshal([]byte(`{"kind": "Cluster", "metadata": {"name": "local"}, "status": {"driver": 7, "version": "v1"}}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newRancher(t, nil, &st, &f, &c).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Install.Version != "v2.12.1" || !slices.Equal(s.Install.Features, []string{"fleet"}) || s.Clusters[0].Driver != "" {
+		t.Fatalf("install = %+v, cluster %+v", s.Install, s.Clusters[0])
+	}
+	got := s.InvalidObjects()
+	if got["Setting"] != 1 || got["Feature"] != 1 || got["Cluster"] != 1 || len(s.Problems) != 4 {
+		t.Fatalf("invalid objects = %v, problems %v", got, s.Problems)
 	}
 }

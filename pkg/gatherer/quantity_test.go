@@ -2,6 +2,7 @@ package gatherer
 
 import (
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -19,8 +20,14 @@ func TestParseCPU(t *testing.T) {
 		{raw: "1k", want: 1000000},
 		{raw: "", wantErr: ErrNoCPU},
 		{raw: "abc", wantErr: ErrBadCPU},
-		{raw: "-1", wantErr: ErrBadCPU},
-		{raw: "1e30", wantErr: ErrBadCPU},
+		{raw: "-1", wantErr: ErrOutOfRange},
+		{raw: "-4", wantErr: ErrBadCPU},
+		{raw: "0", wantErr: ErrOutOfRange},
+		{raw: "1e30", wantErr: ErrOutOfRange},
+		{raw: "16384", want: MaxNodeMillicores},
+		{raw: "16385", wantErr: ErrOutOfRange},
+		{raw: "12345678901234567890", wantErr: ErrOutOfRange},
+		{raw: "0.0001m", want: 1},
 	}
 	for _, tt := range tests {
 		t.Run("cpu "+tt.raw, func(t *testing.T) {
@@ -50,7 +57,14 @@ func TestParseMemory(t *testing.T) {
 		{raw: "", wantErr: ErrNoMemory},
 		{raw: "eight", wantErr: ErrBadMemory},
 		{raw: "-8Gi", wantErr: ErrBadMemory},
-		{raw: "2Ei", wantErr: ErrBadMemory},
+		{raw: "-1Gi", wantErr: ErrOutOfRange},
+		{raw: "0", wantErr: ErrOutOfRange},
+		{raw: "2Ei", wantErr: ErrOutOfRange},
+		{raw: "1Ei", wantErr: ErrOutOfRange},
+		{raw: "8Ei", wantErr: ErrOutOfRange},
+		{raw: "4Pi", want: MaxNodeBytes},
+		{raw: "4097Ti", wantErr: ErrOutOfRange},
+		{raw: "12345678901234567890", wantErr: ErrOutOfRange},
 	}
 	for _, tt := range tests {
 		t.Run("memory "+tt.raw, func(t *testing.T) {
@@ -74,5 +88,22 @@ func TestQuantityMemoReturnsSameErrors(t *testing.T) {
 		if v, err := m.Memory("8G"); err != nil || v != 8000000000 {
 			t.Fatalf("memo Memory = %d, %v", v, err)
 		}
+	}
+}
+
+func TestSumsRefuseOverflowAndStayUnchanged(t *testing.T) {
+	var s sums
+	if !s.add(1, 1, math.MaxInt64-10) {
+		t.Fatal("first addition refused")
+	}
+	before := s
+	if s.add(1, 1, 11) {
+		t.Fatal("an overflowing addition was accepted")
+	}
+	if s != before {
+		t.Fatalf("sums changed by a refused addition: %+v, was %+v", s, before)
+	}
+	if !s.add(1, 1, 10) || s.bytes != math.MaxInt64 {
+		t.Fatalf("an addition that fits exactly was refused: %+v", s)
 	}
 }

@@ -91,9 +91,8 @@ func buildRancher(tb testing.TB, clusters, nodes int, distinct bool) (*Static, s
 		names[c] = name
 		cl := &v3.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(fmt.Sprintf("uid-%s", name))}}
 		cl.Status.Driver, cl.Status.Provider = "imported", "rke2"
-		cl.Status.Version = &v3.VersionInfo{GitVersion: scaleVersions[c%len(scaleVersions)]}
-		cl.Status.Capacity = v3.ResourceList{"cpu": "40", "memory": "163936160Ki", "pods": "1100"}
-		cl.Status.NodeCount = int64(nodes / clusters)
+		cl.Status.Version = v3.VersionInfo{GitVersion: scaleVersions[c%len(scaleVersions)]}
+		cl.Status.Capacity = v3.Resources("40", "163936160Ki")
 		mustAdd(tb, s, cl)
 	}
 	archs := []string{"amd64", "arm64"}
@@ -106,8 +105,8 @@ func buildRancher(tb testing.TB, clusters, nodes int, distinct bool) (*Static, s
 		first := i/clusters < 3
 		n.Spec.ControlPlane, n.Spec.Etcd, n.Spec.Worker = first, first, !first
 		st := &n.Status.InternalNodeStatus
-		st.Capacity = v3.ResourceList{"cpu": v3.Quantity(cpu), "memory": v3.Quantity(mem), "pods": "110"}
-		st.Allocatable = v3.ResourceList{"cpu": v3.Quantity(cpu), "memory": v3.Quantity(mem), "pods": "110"}
+		st.Capacity = v3.Resources(cpu, mem)
+		st.Allocatable = v3.Resources(cpu, mem)
 		st.NodeInfo = v3.NodeInfo{
 			Architecture: "amd64", OperatingSystem: "linux", OSImage: "SUSE Linux Enterprise Server 15 SP6",
 			KernelVersion: "6.4.0-150600.23.50-default", ContainerRuntimeVersion: "containerd://2.0.5-k3s1",

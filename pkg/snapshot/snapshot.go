@@ -45,6 +45,25 @@ type Snapshot struct {
 	// Problems lists every object that was left out or read only in part,
 	// sorted by Object then Field. Nodes with a problem are not in any sum.
 	Problems []Problem
+	// OrphanNodes counts the nodes that belong to no cluster (a v3 Node
+	// whose namespace names no Cluster). They are invalid: in no cluster's
+	// figures, but counted in Totals().InvalidNodes.
+	OrphanNodes int
+}
+
+// InvalidObjects counts the objects that have at least one problem, by
+// kind: a node with a bad CPU and a bad memory counts once.
+func (s *Snapshot) InvalidObjects() map[string]int {
+	out := map[string]int{}
+	seen := make(map[string]bool, len(s.Problems))
+	for _, p := range s.Problems {
+		if seen[p.Object] {
+			continue
+		}
+		seen[p.Object] = true
+		out[p.Kind()]++
+	}
+	return out
 }
 
 // Install describes the installation itself.
@@ -111,6 +130,12 @@ func (p Problem) Error() string {
 
 func (p Problem) Unwrap() error { return p.Err }
 
+// Kind returns the kind of the object: the first word of Object.
+func (p Problem) Kind() string {
+	kind, _, _ := strings.Cut(p.Object, " ")
+	return kind
+}
+
 // Totals are the installation-wide sums.
 type Totals struct {
 	Clusters      int
@@ -121,9 +146,10 @@ type Totals struct {
 	InvalidNodes  int
 }
 
-// Totals sums the clusters.
+// Totals sums the clusters. The gatherer checks every sum as it builds a
+// snapshot, so they cannot overflow here.
 func (s *Snapshot) Totals() Totals {
-	t := Totals{Clusters: len(s.Clusters)}
+	t := Totals{Clusters: len(s.Clusters), InvalidNodes: s.OrphanNodes}
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
 		t.Nodes += len(c.Nodes)

@@ -5,13 +5,17 @@ import "k8s.io/apimachinery/pkg/runtime"
 // The deep copies below are written by hand: the types are few and small, and
 // every reference field (maps, pointers, slices) is copied explicitly.
 
+// deepCopy copies the list. The problems of a decoded object are never
+// modified, so copies share them.
 func (in ResourceList) deepCopy() ResourceList {
-	if in == nil {
-		return nil
+	out := in
+	if in.CPU != nil {
+		q := *in.CPU
+		out.CPU = &q
 	}
-	out := make(ResourceList, len(in))
-	for k, v := range in {
-		out[k] = v
+	if in.Memory != nil {
+		q := *in.Memory
+		out.Memory = &q
 	}
 	return out
 }
@@ -31,10 +35,6 @@ func (in *Cluster) DeepCopyInto(out *Cluster) {
 	in.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	out.Status.Capacity = in.Status.Capacity.deepCopy()
 	out.Status.Allocatable = in.Status.Allocatable.deepCopy()
-	if in.Status.Version != nil {
-		v := *in.Status.Version
-		out.Status.Version = &v
-	}
 }
 
 // DeepCopy returns a deep copy of the Cluster.

@@ -13,8 +13,7 @@ func TestTransformNodeKeepsOnlyWhatTheGathererReads(t *testing.T) {
 		Annotations:   map[string]string{"a": "b"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}},
 	}}
-	n.Status.InternalNodeStatus.Capacity = ResourceList{"cpu": "abc", "memory": "8G", "pods": "110", "hugepages-2Mi": "0"}
-	n.Status.InternalNodeStatus.Allocatable = ResourceList{"pods": "110"}
+	n.Status.InternalNodeStatus.Capacity = Resources("abc", "8G")
 	out, err := TransformNode(n)
 	if err != nil {
 		t.Fatal(err)
@@ -27,23 +26,23 @@ func TestTransformNodeKeepsOnlyWhatTheGathererReads(t *testing.T) {
 		t.Fatalf("identity lost: %+v", s.ObjectMeta)
 	}
 	c := s.Status.InternalNodeStatus.Capacity
-	if len(c) != 2 || c["cpu"] != "abc" || c["memory"] != "8G" {
-		t.Fatalf("capacity = %v, want cpu and memory only, unparsed", c)
-	}
-	if s.Status.InternalNodeStatus.Allocatable != nil {
-		t.Fatalf("allocatable = %v, want nil when it has neither cpu nor memory", s.Status.InternalNodeStatus.Allocatable)
+	if c.CPU.Text != "abc" || c.Memory.Text != "8G" {
+		t.Fatalf("capacity = %+v, want cpu and memory, unparsed", c)
 	}
 }
 
-func TestTransformClusterKeepsCPUAndMemory(t *testing.T) {
-	c := &Cluster{ObjectMeta: metav1.ObjectMeta{Name: "c-1", Annotations: map[string]string{"a": "b"}}}
-	c.Status.Capacity = ResourceList{"cpu": "16", "memory": "64Gi", "pods": "110"}
-	out, err := TransformCluster(c)
-	if err != nil {
-		t.Fatal(err)
+func TestTransformSettingDropsValuesOfSettingsNotRead(t *testing.T) {
+	read := &Setting{ObjectMeta: metav1.ObjectMeta{Name: SettingServerURL, Labels: map[string]string{"a": "b"}}, Value: "https://r.example.com", Default: "d"}
+	other := &Setting{ObjectMeta: metav1.ObjectMeta{Name: "cacerts"}, Value: "-----BEGIN CERTIFICATE-----...", Default: "x"}
+	for _, s := range []*Setting{read, other} {
+		if _, err := TransformSetting(s); err != nil {
+			t.Fatal(err)
+		}
 	}
-	s := out.(*Cluster)
-	if len(s.Status.Capacity) != 2 || s.Status.Capacity["cpu"] != "16" || s.Annotations != nil {
-		t.Fatalf("cluster = %+v", s)
+	if read.Value != "https://r.example.com" || read.Default != "d" || read.Labels != nil {
+		t.Errorf("read setting = %+v, want its value and default kept and labels dropped", read)
+	}
+	if other.Value != "" || other.Default != "" || other.Name != "cacerts" {
+		t.Errorf("unread setting = %+v, want value and default dropped, name kept", other)
 	}
 }

@@ -2,40 +2,111 @@ package v3
 
 import (
 	"bytes"
-	"encoding/json"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utiljson "sigs.k8s.io/json"
 )
 
 // Quantity is the raw text of a resource quantity, as written in the object.
 // It accepts a JSON string or a JSON number, so 2, "2", "3500m" and "abc" all
-// decode; parsing and validation happen in the gatherer.
-type Quantity string
+// decode; parsing and validation happen in the gatherer. Any other JSON type
+// decodes to "" and is recorded in Bad.
+type Quantity struct {
+	Text string
+	Bad  Kind
+}
+
+// Q returns the quantity written as text.
+func Q(text string) Quantity { return Quantity{Text: text} }
 
 // UnmarshalJSON keeps the text of a string or a number.
 func (q *Quantity) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*q = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+	*q = Quantity{}
+	switch k := kindOf(b); k {
+	case KindString:
+		var s String
+		if err := s.UnmarshalJSON(b); err != nil {
 			return err
 		}
-		*q = Quantity(s)
-	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')):
-		*q = Quantity(b)
+		q.Text, q.Bad = s.Value, s.Bad
+	case KindNumber:
+		b = bytes.TrimSpace(b)
+		if len(b) > MaxStringBytes {
+			q.Bad = KindOversize
+			return nil
+		}
+		q.Text = string(b)
+	case KindNone:
 	default:
-		// Objects, arrays and booleans are kept as their text: the gatherer
-		// reports them as a bad format instead of the whole list failing.
-		*q = Quantity(b)
+		q.Bad = k
 	}
 	return nil
 }
 
-// ResourceList maps a resource name (cpu, memory, pods, ...) to its raw quantity.
-type ResourceList map[string]Quantity
+// MarshalJSON writes the text as a JSON string.
+func (q Quantity) MarshalJSON() ([]byte, error) { return jsonString(q.Text), nil }
+
+// ResourceList holds the quantities of a capacity or allocatable list that
+// telemetry reads: cpu and memory. Pods, hugepages, storage and every other
+// resource are never decoded.
+type ResourceList struct {
+	CPU    *Quantity `json:"cpu,omitempty"`
+	Memory *Quantity `json:"memory,omitempty"`
+
+	problems problems
+}
+
+// Resources returns a list with the quantities given as text; "" leaves a
+// quantity out.
+func Resources(cpu, memory string) ResourceList {
+	var l ResourceList
+	if cpu != "" {
+		l.CPU = &Quantity{Text: cpu}
+	}
+	if memory != "" {
+		l.Memory = &Quantity{Text: memory}
+	}
+	return l
+}
+
+// readQuantities are the only resources read from a capacity or allocatable list.
+var readQuantities = []string{"cpu", "memory"}
+
+// Get returns the named quantity ("cpu" or "memory") and whether the list has it.
+func (l ResourceList) Get(name string) (Quantity, bool) {
+	var q *Quantity
+	switch name {
+	case "cpu":
+		q = l.CPU
+	case "memory":
+		q = l.Memory
+	}
+	if q == nil {
+		return Quantity{}, false
+	}
+	return *q, true
+}
+
+// Empty reports whether the list has neither cpu nor memory.
+func (l ResourceList) Empty() bool { return l.CPU == nil && l.Memory == nil }
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (l *ResourceList) UnmarshalJSON(b []byte) error {
+	type plain ResourceList
+	*l = ResourceList{}
+	k, err := decodeObject(b, (*plain)(l))
+	if err != nil {
+		return err
+	}
+	l.problems = nil
+	l.problems.object("", k)
+	for _, name := range readQuantities {
+		if q, ok := l.Get(name); ok {
+			l.problems.check(name, q.Bad, "a quantity (string or number)")
+		}
+	}
+	return nil
+}
 
 // Cluster is a cluster managed by Rancher. The upstream cluster is named "local".
 type Cluster struct {
@@ -45,21 +116,68 @@ type Cluster struct {
 	Status ClusterStatus `json:"status,omitempty"`
 }
 
+// Problems lists the fields of the cluster that had the wrong JSON type.
+func (c *Cluster) Problems() []Problem {
+	return nest("status", c.Status.problems)
+}
+
 // ClusterStatus holds the read fields of a Cluster's status. It deliberately
 // omits serviceAccountToken, caCert, apiEndpoint and every other credential or
 // address: they are never decoded.
 type ClusterStatus struct {
 	Driver      string       `json:"driver,omitempty"`
 	Provider    string       `json:"provider,omitempty"`
-	Version     *VersionInfo `json:"version,omitempty"`
+	Version     VersionInfo  `json:"version,omitempty"`
 	Capacity    ResourceList `json:"capacity,omitempty"`
 	Allocatable ResourceList `json:"allocatable,omitempty"`
-	NodeCount   int64        `json:"nodeCount,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (s *ClusterStatus) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Driver      String       `json:"driver"`
+		Provider    String       `json:"provider"`
+		Version     VersionInfo  `json:"version"`
+		Capacity    ResourceList `json:"capacity"`
+		Allocatable ResourceList `json:"allocatable"`
+	}
+	k, err := decodeObject(b, &raw)
+	if err != nil {
+		return err
+	}
+	*s = ClusterStatus{Driver: raw.Driver.Value, Provider: raw.Provider.Value, Version: raw.Version}
+	s.problems.object("", k)
+	s.problems.string("driver", raw.Driver)
+	s.problems.string("provider", raw.Provider)
+	s.problems.nest("version", &s.Version.problems)
+	s.Capacity, s.Allocatable = raw.Capacity, raw.Allocatable
+	s.problems.nest("capacity", &s.Capacity.problems)
+	s.problems.nest("allocatable", &s.Allocatable.problems)
+	return nil
 }
 
 // VersionInfo is the Kubernetes version of a cluster.
 type VersionInfo struct {
 	GitVersion string `json:"gitVersion,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (v *VersionInfo) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		GitVersion String `json:"gitVersion"`
+	}
+	k, err := decodeObject(b, &raw)
+	if err != nil {
+		return err
+	}
+	*v = VersionInfo{GitVersion: raw.GitVersion.Value}
+	v.problems.object("", k)
+	v.problems.string("gitVersion", raw.GitVersion)
+	return nil
 }
 
 // ClusterList is a list of Clusters.
@@ -79,16 +197,58 @@ type Node struct {
 	Status NodeStatus `json:"status,omitempty"`
 }
 
+// Problems lists the fields of the node that had the wrong JSON type.
+func (n *Node) Problems() []Problem {
+	return append(nest("spec", n.Spec.problems), nest("status", n.Status.problems)...)
+}
+
 // NodeSpec holds the roles of a node. Hostnames are never decoded.
 type NodeSpec struct {
 	Etcd         bool `json:"etcd,omitempty"`
 	ControlPlane bool `json:"controlPlane,omitempty"`
 	Worker       bool `json:"worker,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (s *NodeSpec) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Etcd         Bool `json:"etcd"`
+		ControlPlane Bool `json:"controlPlane"`
+		Worker       Bool `json:"worker"`
+	}
+	k, err := decodeObject(b, &raw)
+	if err != nil {
+		return err
+	}
+	*s = NodeSpec{Etcd: raw.Etcd.Value, ControlPlane: raw.ControlPlane.Value, Worker: raw.Worker.Value}
+	s.problems.object("", k)
+	s.problems.bool("etcd", raw.Etcd)
+	s.problems.bool("controlPlane", raw.ControlPlane)
+	s.problems.bool("worker", raw.Worker)
+	return nil
 }
 
 // NodeStatus holds the part of the node's status that telemetry reads.
 type NodeStatus struct {
 	InternalNodeStatus InternalNodeStatus `json:"internalNodeStatus,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (s *NodeStatus) UnmarshalJSON(b []byte) error {
+	type plain NodeStatus
+	*s = NodeStatus{}
+	k, err := decodeObject(b, (*plain)(s))
+	if err != nil {
+		return err
+	}
+	s.problems = nil
+	s.problems.object("", k)
+	s.problems.nest("internalNodeStatus", &s.InternalNodeStatus.problems)
+	return nil
 }
 
 // InternalNodeStatus mirrors the read fields of core/v1 NodeStatus. Addresses,
@@ -97,6 +257,24 @@ type InternalNodeStatus struct {
 	Capacity    ResourceList `json:"capacity,omitempty"`
 	Allocatable ResourceList `json:"allocatable,omitempty"`
 	NodeInfo    NodeInfo     `json:"nodeInfo,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (s *InternalNodeStatus) UnmarshalJSON(b []byte) error {
+	type plain InternalNodeStatus
+	*s = InternalNodeStatus{}
+	k, err := decodeObject(b, (*plain)(s))
+	if err != nil {
+		return err
+	}
+	s.problems = nil
+	s.problems.object("", k)
+	s.problems.nest("capacity", &s.Capacity.problems)
+	s.problems.nest("allocatable", &s.Allocatable.problems)
+	s.problems.nest("nodeInfo", &s.NodeInfo.problems)
+	return nil
 }
 
 // NodeInfo is the system information of a node. Machine and boot ids and the
@@ -108,6 +286,40 @@ type NodeInfo struct {
 	KernelVersion           string `json:"kernelVersion,omitempty"`
 	ContainerRuntimeVersion string `json:"containerRuntimeVersion,omitempty"`
 	KubeletVersion          string `json:"kubeletVersion,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (n *NodeInfo) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Architecture            String `json:"architecture"`
+		OperatingSystem         String `json:"operatingSystem"`
+		OSImage                 String `json:"osImage"`
+		KernelVersion           String `json:"kernelVersion"`
+		ContainerRuntimeVersion String `json:"containerRuntimeVersion"`
+		KubeletVersion          String `json:"kubeletVersion"`
+	}
+	k, err := decodeObject(b, &raw)
+	if err != nil {
+		return err
+	}
+	*n = NodeInfo{
+		Architecture:            raw.Architecture.Value,
+		OperatingSystem:         raw.OperatingSystem.Value,
+		OSImage:                 raw.OSImage.Value,
+		KernelVersion:           raw.KernelVersion.Value,
+		ContainerRuntimeVersion: raw.ContainerRuntimeVersion.Value,
+		KubeletVersion:          raw.KubeletVersion.Value,
+	}
+	n.problems.object("", k)
+	n.problems.string("architecture", raw.Architecture)
+	n.problems.string("operatingSystem", raw.OperatingSystem)
+	n.problems.string("osImage", raw.OSImage)
+	n.problems.string("kernelVersion", raw.KernelVersion)
+	n.problems.string("containerRuntimeVersion", raw.ContainerRuntimeVersion)
+	n.problems.string("kubeletVersion", raw.KubeletVersion)
+	return nil
 }
 
 // NodeList is a list of Nodes.
@@ -125,7 +337,30 @@ type Setting struct {
 
 	Value   string `json:"value"`
 	Default string `json:"default,omitempty"`
+
+	problems problems
 }
+
+// UnmarshalJSON accepts every JSON type in value and default; see the
+// package comment.
+func (s *Setting) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		metav1.TypeMeta `json:",inline"`
+		ObjectMeta      metav1.ObjectMeta `json:"metadata"`
+		Value           String            `json:"value"`
+		Default         String            `json:"default"`
+	}
+	if err := utiljson.UnmarshalCaseSensitivePreserveInts(b, &raw); err != nil {
+		return err
+	}
+	*s = Setting{TypeMeta: raw.TypeMeta, ObjectMeta: raw.ObjectMeta, Value: raw.Value.Value, Default: raw.Default.Value}
+	s.problems.string("value", raw.Value)
+	s.problems.string("default", raw.Default)
+	return nil
+}
+
+// Problems lists the fields of the setting that had the wrong JSON type.
+func (s *Setting) Problems() []Problem { return nest("", s.problems) }
 
 // Effective returns the value in force: Value when set, else Default.
 func (s *Setting) Effective() string {
@@ -151,15 +386,56 @@ type Feature struct {
 	Status FeatureStatus `json:"status,omitempty"`
 }
 
+// Problems lists the fields of the feature that had the wrong JSON type.
+func (f *Feature) Problems() []Problem {
+	return append(nest("spec", f.Spec.problems), nest("status", f.Status.problems)...)
+}
+
 // FeatureSpec is the value a user chose for a feature, if any.
 type FeatureSpec struct {
 	Value *bool `json:"value,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (s *FeatureSpec) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Value OptionalBool `json:"value"`
+	}
+	k, err := decodeObject(b, &raw)
+	if err != nil {
+		return err
+	}
+	*s = FeatureSpec{Value: raw.Value.Ptr()}
+	s.problems.object("", k)
+	s.problems.optionalBool("value", raw.Value)
+	return nil
 }
 
 // FeatureStatus holds the default and the locked value of a feature.
 type FeatureStatus struct {
 	Default     *bool `json:"default,omitempty"`
 	LockedValue *bool `json:"lockedValue,omitempty"`
+
+	problems problems
+}
+
+// UnmarshalJSON accepts every JSON type; see the package comment.
+func (s *FeatureStatus) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Default     OptionalBool `json:"default"`
+		LockedValue OptionalBool `json:"lockedValue"`
+	}
+	k, err := decodeObject(b, &raw)
+	if err != nil {
+		return err
+	}
+	*s = FeatureStatus{Default: raw.Default.Ptr(), LockedValue: raw.LockedValue.Ptr()}
+	s.problems.object("", k)
+	s.problems.optionalBool("default", raw.Default)
+	s.problems.optionalBool("lockedValue", raw.LockedValue)
+	return nil
 }
 
 // Enabled reports whether the feature is on: the locked value when set, else
