@@ -2,10 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"encoding/hex"
 	"net/http"
 	"slices"
 	"testing"
