@@ -212,7 +212,7 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	install.Mode = snapshot.ModeRancher
 
 	s := &snapshot.Snapshot{}
-	if v, err := g.setting(s, SettingInstallUUID); err != nil {
+	if v, _, err := g.setting(s, SettingInstallUUID); err != nil {
 		return nil, err
 	} else if v != "" {
 		install.InstallUUID = v
@@ -221,17 +221,19 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 		return nil, fmt.Errorf("reading setting %s: %w", SettingInstallUUID, ErrNoInstallUUID)
 	}
 	for _, name := range []string{SettingServerURL, SettingServerVersion} {
-		v, err := g.setting(s, name)
+		v, unreadable, err := g.setting(s, name)
 		if err != nil {
 			return nil, err
 		}
-		if v == "" {
-			continue
-		}
-		if name == SettingServerURL {
+		switch {
+		case name == SettingServerURL:
 			install.ServerURL = v
-		} else {
+		case v != "":
 			install.Version = v
+		case unreadable:
+			// Rancher's version is there but cannot be read: say so
+			// rather than report the manager's own version as Rancher's.
+			install.Version = OtherValue
 		}
 	}
 
@@ -311,18 +313,24 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	return s, nil
 }
 
-// setting returns the effective value of a Setting, "" when it is missing;
-// a wrong-typed value is a problem of the Setting and reads as unset.
-func (g *Gatherer) setting(s *snapshot.Snapshot, name string) (string, error) {
+// OtherValue is exported in place of a value that exists but cannot be
+// read or is not in its vocabulary.
+const OtherValue = "other"
+
+// setting returns the effective value of a Setting, "" when it is missing.
+// A wrong-typed value is a problem of the Setting and reads as unset;
+// unreadable reports whether the Setting had such a problem.
+func (g *Gatherer) setting(s *snapshot.Snapshot, name string) (value string, unreadable bool, err error) {
 	st, err := g.cfg.Settings.Get(name)
 	if apierrors.IsNotFound(err) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading setting %s: %w", name, err)
+		return "", false, fmt.Errorf("reading setting %s: %w", name, err)
 	}
-	s.Problems = append(s.Problems, typeProblems("Setting "+name, st.Problems())...)
-	return st.Effective(), nil
+	problems := typeProblems("Setting "+name, st.Problems())
+	s.Problems = append(s.Problems, problems...)
+	return st.Effective(), len(problems) > 0, nil
 }
 
 // typeProblems turns the wrong-typed fields of a decoded object into

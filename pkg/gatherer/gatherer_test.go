@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -524,5 +525,22 @@ func TestWrongTypedSettingsAndFeatures(t *testing.T) {
 	got := s.InvalidObjects()
 	if got["Setting"] != 1 || got["Feature"] != 1 || got["Cluster"] != 1 || len(s.Problems) != 4 {
 		t.Fatalf("invalid objects = %v, problems %v", got, s.Problems)
+	}
+}
+
+// TestOversizeServerVersionIsOther: a server-version too long to keep is
+// reported as other, never as the manager's own version.
+func TestOversizeServerVersionIsOther(t *testing.T) {
+	var st v3.Setting
+	doc := `{"kind": "Setting", "metadata": {"name": "server-version"}, "value": "v2.12.1-` + strings.Repeat("x", 700<<10) + `"}`
+	if err := json.Unmarshal([]byte(doc), &st); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newRancher(t, nil, &st).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Install.Version != OtherValue || len(s.Problems) != 1 || !errors.Is(s.Problems[0], ErrWrongType) {
+		t.Fatalf("version %q, problems %v: want other and one problem", s.Install.Version[:min(len(s.Install.Version), 20)], s.Problems)
 	}
 }
