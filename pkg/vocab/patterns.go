@@ -52,8 +52,7 @@ const (
 	versionI0 = versionX + `(-` + versionX + `)?`
 	versionI1 = `(` + versionN + `|` + versionX + `-` + versionN + `|` + versionN + `-` + versionX + `)`
 	// At most two identifiers, at most one number word.
-	versionPart = `(` + versionI0 + `|` + versionI1 + `|` + versionI0 + `\.` + versionI0 + `|` +
-		versionI0 + `\.` + versionI1 + `|` + versionI1 + `\.` + versionI0 + `)`
+	versionPart = `(` + versionI0 + `(\.(` + versionI0 + `|` + versionI1 + `))?|` + versionI1 + `(\.` + versionI0 + `)?)`
 	versionCore = versionNum + `\.` + versionNum + `\.` + versionNum
 
 	// versionPattern also admits "" (no version known) and Other.
