@@ -94,7 +94,7 @@ type Report struct {
 	ClusterGroups []ClusterGroup `json:"clusterGroups"`
 	NodeProfiles  []NodeProfile  `json:"nodeProfiles"`
 	Bucketing     Bucketing      `json:"bucketing"`
-	// OtherValues counts, by field (one of Fields), the values that were
+	// OtherValues counts, by field (one of the Field constants), the values that were
 	// replaced because they were in no vocabulary and matched no pattern:
 	// one per install field, per cluster, per feature flag or per node. A
 	// field with none is left out; JSON writes the keys sorted.
@@ -119,9 +119,9 @@ const (
 	FieldNodeKubeletVersion       = "node.kubeletVersion"
 )
 
-// Fields maps each field OtherValues may count to the kind it is cleaned
+// fields maps each field OtherValues may count to the kind it is cleaned
 // as.
-var Fields = map[string]vocab.Kind{
+var fields = map[string]vocab.Kind{
 	FieldInstallUUID:              vocab.UUID,
 	FieldClusterUUID:              vocab.UUID,
 	FieldVersion:                  vocab.Version,
@@ -143,7 +143,7 @@ type others map[string]int64
 // clean returns the exported value of s for field and counts it if it was
 // replaced.
 func (o others) clean(field, s string) string {
-	v, replaced := vocab.Clean(Fields[field], s)
+	v, replaced := vocab.Clean(fields[field], s)
 	if replaced {
 		o[field]++
 	}
@@ -529,7 +529,7 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 		k := [2]string{field, v}
 		r, ok := memo[k]
 		if !ok {
-			r.value, r.replaced = vocab.Clean(Fields[field], v)
+			r.value, r.replaced = vocab.Clean(fields[field], v)
 			memo[k] = r
 		}
 		if r.replaced {

@@ -800,7 +800,7 @@ func TestSchemaStatesVocab(t *testing.T) {
 		"/$defs/nodeProfile/properties/runtime":            FieldNodeRuntime,
 		"/$defs/nodeProfile/properties/kubeletMinor":       FieldNodeKubeletVersion,
 	} {
-		schematest.CheckRule(t, schema, pointer, vocab.RuleOf(Fields[field]))
+		schematest.CheckRule(t, schema, pointer, vocab.RuleOf(fields[field]))
 	}
 	var doc struct {
 		Defs struct {
@@ -813,7 +813,7 @@ func TestSchemaStatesVocab(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := slices.Sorted(maps.Keys(doc.Defs.OtherValues.Properties))
-	if want := slices.Sorted(maps.Keys(Fields)); !slices.Equal(got, want) {
+	if want := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, want) {
 		t.Errorf("schema otherValues admits %v, the encoder counts %v", got, want)
 	}
 	schematest.CheckStringsBounded(t, schema)
