@@ -20,13 +20,14 @@ func TestFormats(t *testing.T) {
 
 func TestByFormat(t *testing.T) {
 	validate := map[string]func([]byte) error{"report": report.Validate, "scc": scc.Validate}
+	versions := map[string]string{"report": report.Version, "scc": scc.Version}
 	for _, name := range Formats() {
 		t.Run(name, func(t *testing.T) {
 			e, err := ByFormat(name, []byte("key"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.Format() != name || e.SchemaVersion() != "1" {
+			if e.Format() != name || e.SchemaVersion() != versions[name] {
 				t.Errorf("Format, SchemaVersion = %q, %q", e.Format(), e.SchemaVersion())
 			}
 			out, err := e.Encode(testsnap.Sample(), time.Unix(0, 0))

@@ -16,6 +16,12 @@
 // cluster groups (clustersAggregated), and states the bucket sizes it used in
 // "bucketing". Totals are always exact. If nothing fits, Encode returns an
 // error wrapping ErrTooLarge.
+//
+// Free text never leaves: every string is cleaned by package vocab, which
+// keeps a value of a known vocabulary or bounded pattern and replaces
+// anything else by "other". otherValues counts the replacements by field
+// (OtherValues), so a reader knows what was withheld and an oversized value
+// cannot make the payload too large.
 package report
 
 import (
@@ -34,13 +40,15 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
+	"github.com/rancher/telemetry-manager/pkg/vocab"
 )
 
 const (
 	// FormatName is the name of this payload format.
 	FormatName = "report"
 	// Version is the version of schema.json; it is written as schemaVersion.
-	Version = "1"
+	// Version 2 added otherValues and bounded every string.
+	Version = "2"
 	// MaxBytes is the largest payload Encode returns: 640 KiB. Kubernetes
 	// rejects a Secret whose data values add up to more than 1 MiB, so this
 	// leaves 384 KiB for any other data key; annotations and labels have
@@ -86,6 +94,60 @@ type Report struct {
 	ClusterGroups []ClusterGroup `json:"clusterGroups"`
 	NodeProfiles  []NodeProfile  `json:"nodeProfiles"`
 	Bucketing     Bucketing      `json:"bucketing"`
+	// OtherValues counts, by field (one of the Field constants), the values that were
+	// replaced because they were in no vocabulary and matched no pattern:
+	// one per install field, per cluster, per feature flag or per node. A
+	// field with none is left out; JSON writes the keys sorted.
+	OtherValues map[string]int64 `json:"otherValues"`
+}
+
+// The fields OtherValues counts replacements of, and the vocabulary each is
+// cleaned as.
+const (
+	FieldInstallUUID              = "install.installUUID"
+	FieldClusterUUID              = "install.clusterUUID"
+	FieldVersion                  = "install.version"
+	FieldGitCommit                = "install.gitCommit"
+	FieldFeatures                 = "install.features"
+	FieldKubernetesVersion        = "install.kubernetesVersion"
+	FieldClusterKubernetesVersion = "cluster.kubernetesVersion"
+	FieldClusterDriver            = "cluster.driver"
+	FieldClusterProvider          = "cluster.provider"
+	FieldNodeArch                 = "node.arch"
+	FieldNodeOS                   = "node.os"
+	FieldNodeRuntime              = "node.runtime"
+	FieldNodeKubeletVersion       = "node.kubeletVersion"
+)
+
+// fields maps each field OtherValues may count to the kind it is cleaned
+// as.
+var fields = map[string]vocab.Kind{
+	FieldInstallUUID:              vocab.UUID,
+	FieldClusterUUID:              vocab.UUID,
+	FieldVersion:                  vocab.Version,
+	FieldGitCommit:                vocab.Commit,
+	FieldFeatures:                 vocab.Feature,
+	FieldKubernetesVersion:        vocab.Version,
+	FieldClusterKubernetesVersion: vocab.Version,
+	FieldClusterDriver:            vocab.Driver,
+	FieldClusterProvider:          vocab.Provider,
+	FieldNodeArch:                 vocab.Arch,
+	FieldNodeOS:                   vocab.OS,
+	FieldNodeRuntime:              vocab.Runtime,
+	FieldNodeKubeletVersion:       vocab.KubeletMinor,
+}
+
+// others counts replaced values by field.
+type others map[string]int64
+
+// clean returns the exported value of s for field and counts it if it was
+// replaced.
+func (o others) clean(field, s string) string {
+	v, replaced := vocab.Clean(fields[field], s)
+	if replaced {
+		o[field]++
+	}
+	return v
 }
 
 // Install describes the installation.
@@ -217,9 +279,10 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 		return nil, errors.New("report: nil snapshot")
 	}
 	t := s.Totals()
+	o := others{}
 	r := Report{
 		SchemaVersion: Version,
-		Install:       install(&s.Install),
+		Install:       install(&s.Install, o),
 		Totals: Totals{
 			Clusters:      int64(t.Clusters),
 			Nodes:         int64(t.Nodes),
@@ -229,8 +292,9 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 			InvalidNodes:  int64(t.InvalidNodes),
 		},
 	}
-	clusters := e.clusters(s) // sorted only if they are written one by one
-	profileCounts := profileLevels(exactProfiles(s))
+	clusters := e.clusters(s, o) // sorted only if they are written one by one
+	profileCounts := profileLevels(exactProfiles(s, o))
+	r.OtherValues = o
 
 	// Try the finest form first: clusters one by one with the finest node
 	// profiles that fit, then cluster groups with the finest profiles that
@@ -282,21 +346,22 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 		ErrTooLarge, limit, len(clusters), len(profileCounts(0)), last.MemoryMiB)
 }
 
-func install(in *snapshot.Install) Install {
-	features := slices.Clone(in.Features)
+func install(in *snapshot.Install, o others) Install {
+	features := make([]string, 0, len(in.Features))
+	for _, f := range in.Features {
+		features = append(features, o.clean(FieldFeatures, f))
+	}
+	// Sorted and unique after cleaning: two replaced names are one "other".
 	slices.Sort(features)
 	features = slices.Compact(features)
-	if features == nil {
-		features = []string{}
-	}
 	return Install{
-		InstallUUID:       in.InstallUUID,
-		ClusterUUID:       in.ClusterUUID,
-		Version:           in.Version,
-		GitCommit:         in.GitCommit,
+		InstallUUID:       o.clean(FieldInstallUUID, in.InstallUUID),
+		ClusterUUID:       o.clean(FieldClusterUUID, in.ClusterUUID),
+		Version:           o.clean(FieldVersion, in.Version),
+		GitCommit:         o.clean(FieldGitCommit, in.GitCommit),
 		Mode:              string(in.Mode),
 		Features:          features,
-		KubernetesVersion: in.KubernetesVersion,
+		KubernetesVersion: o.clean(FieldKubernetesVersion, in.KubernetesVersion),
 	}
 }
 
@@ -315,7 +380,7 @@ func ClusterID(key []byte, name string) string {
 	return clusterID(hmac.New(sha256.New, key), name)
 }
 
-func (e *Encoder) clusters(s *snapshot.Snapshot) []Cluster {
+func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 	mac := hmac.New(sha256.New, e.Key)
 	out := make([]Cluster, 0, len(s.Clusters))
 	for i := range s.Clusters {
@@ -330,9 +395,9 @@ func (e *Encoder) clusters(s *snapshot.Snapshot) []Cluster {
 		out = append(out, Cluster{
 			ID:                clusterID(mac, c.Name),
 			Upstream:          c.Upstream,
-			KubernetesVersion: c.KubernetesVersion,
-			Driver:            c.Driver,
-			Provider:          c.Provider,
+			KubernetesVersion: o.clean(FieldClusterKubernetesVersion, c.KubernetesVersion),
+			Driver:            o.clean(FieldClusterDriver, c.Driver),
+			Provider:          o.clean(FieldClusterProvider, c.Provider),
 			CapacitySource:    capacitySource(c.CapacitySource),
 			Nodes:             int64(len(c.Nodes)),
 			InvalidNodes:      int64(c.InvalidNodes),
@@ -449,28 +514,38 @@ type profileKey struct {
 	upstream                        bool
 }
 
-// exactProfiles counts the valid nodes by exact shape.
-func exactProfiles(s *snapshot.Snapshot) map[profileKey]int64 {
+// exactProfiles counts the valid nodes by exact shape, and in o the nodes
+// whose arch, OS, runtime or kubelet version was replaced.
+func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 	out := map[profileKey]int64{}
-	// Installations have few distinct versions: derive each once.
-	runtimes, kubelets := map[string]string{}, map[string]string{}
-	memo := func(m map[string]string, f func(string) string, v string) string {
-		r, ok := m[v]
+	// Installations have few distinct values: clean each once, count it
+	// for every node.
+	type cleaned struct {
+		value    string
+		replaced bool
+	}
+	memo := map[[2]string]cleaned{}
+	clean := func(field, v string) string {
+		k := [2]string{field, v}
+		r, ok := memo[k]
 		if !ok {
-			r = f(v)
-			m[v] = r
+			r.value, r.replaced = vocab.Clean(fields[field], v)
+			memo[k] = r
 		}
-		return r
+		if r.replaced {
+			o[field]++
+		}
+		return r.value
 	}
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
 		for j := range c.Nodes {
 			n := &c.Nodes[j]
 			out[profileKey{
-				arch:         orUnknown(n.Arch),
-				os:           orUnknown(n.OS),
-				runtime:      memo(runtimes, RuntimeFamily, n.ContainerRuntimeVersion),
-				kubeletMinor: memo(kubelets, KubeletMinor, n.KubeletVersion),
+				arch:         clean(FieldNodeArch, n.Arch),
+				os:           clean(FieldNodeOS, n.OS),
+				runtime:      clean(FieldNodeRuntime, n.ContainerRuntimeVersion),
+				kubeletMinor: clean(FieldNodeKubeletVersion, n.KubeletVersion),
 				cores:        snapshot.CoresOf(n.CPUMillis),
 				mib:          snapshot.MiBOf(n.MemoryBytes),
 				role:         Role(n.ControlPlane, n.Etcd, n.Worker),
@@ -543,43 +618,6 @@ func compareProfiles(a, b NodeProfile) int {
 	)
 }
 
-// RuntimeFamily returns the lowercased text before "://" of a container
-// runtime version ("containerd://1.7.27" -> "containerd"), or "unknown".
-func RuntimeFamily(v string) string {
-	family, _, ok := strings.Cut(strings.TrimSpace(v), "://")
-	if !ok || family == "" {
-		return "unknown"
-	}
-	return strings.ToLower(family)
-}
-
-// KubeletMinor returns "vMAJOR.MINOR" of a kubelet version
-// ("v1.32.4+rke2r1" -> "v1.32"), or "unknown" when it has none.
-func KubeletMinor(v string) string {
-	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
-	major, rest, ok := strings.Cut(v, ".")
-	if !ok || major == "" || !allDigits(major) {
-		return "unknown"
-	}
-	end := 0
-	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
-		end++
-	}
-	if end == 0 {
-		return "unknown"
-	}
-	return "v" + major + "." + rest[:end]
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // roles are the role names by control-plane, etcd and worker bits.
 var roles = [8]string{
 	0b000: "none",
@@ -596,13 +634,6 @@ var roles = [8]string{
 // worker, with "+"; a node with none is "none".
 func Role(controlPlane, etcd, worker bool) string {
 	return roles[b2i(controlPlane)<<2|b2i(etcd)<<1|b2i(worker)]
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // roundUp rounds n up to a multiple of step; steps below 2 leave it alone.

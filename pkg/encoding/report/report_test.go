@@ -5,11 +5,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/schematest"
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/testsnap"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
+	"github.com/rancher/telemetry-manager/pkg/vocab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -400,7 +405,10 @@ func TestSchemaRejects(t *testing.T) {
 		{Name: "negative count", Mutate: func(d map[string]any) { schematest.Obj(d, "totals")["nodes"] = -1 }},
 		{Name: "fractional count", Mutate: func(d map[string]any) { schematest.Obj(d, "totals")["nodes"] = 1.5 }},
 		{Name: "count as string", Mutate: func(d map[string]any) { schematest.Obj(d, "totals")["nodes"] = "9" }},
-		{Name: "wrong schema version", Mutate: func(d map[string]any) { d["schemaVersion"] = "2" }},
+		{Name: "wrong schema version", Mutate: func(d map[string]any) { d["schemaVersion"] = "1" }},
+		{Name: "missing otherValues", Mutate: func(d map[string]any) { delete(d, "otherValues") }},
+		{Name: "otherValues of an unknown field", Mutate: func(d map[string]any) { d["otherValues"] = map[string]any{"node.hostname": 1} }},
+		{Name: "zero otherValues count", Mutate: func(d map[string]any) { d["otherValues"] = map[string]any{FieldNodeArch: 0} }},
 		{Name: "unknown mode", Mutate: func(d map[string]any) { schematest.Obj(d, "install")["mode"] = "" }},
 		{Name: "unknown capacity source", Mutate: func(d map[string]any) { schematest.Item(d, "clusters")["capacitySource"] = "" }},
 		{Name: "bad kubelet minor", Mutate: func(d map[string]any) { schematest.Item(d, "nodeProfiles")["kubeletMinor"] = "v1.32.4" }},
@@ -424,40 +432,6 @@ func TestSchemaRejects(t *testing.T) {
 
 func TestSchemaAccessor(t *testing.T) {
 	schematest.Accessor(t, Schema, SchemaID)
-}
-
-func TestRuntimeFamily(t *testing.T) {
-	for in, want := range map[string]string{
-		"containerd://1.7.27-k3s1": "containerd",
-		"Docker://20.10.24":        "docker",
-		"cri-o://1.30.1":           "cri-o",
-		"":                         "unknown",
-		"containerd":               "unknown",
-		"://1.0":                   "unknown",
-	} {
-		if got := RuntimeFamily(in); got != want {
-			t.Errorf("RuntimeFamily(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestKubeletMinor(t *testing.T) {
-	for in, want := range map[string]string{
-		"v1.32.4+rke2r1":       "v1.32",
-		"v1.30.11-eks-473151a": "v1.30",
-		"1.29.3":               "v1.29",
-		"v1.33":                "v1.33",
-		"v1.31+k3s1":           "v1.31",
-		"":                     "unknown",
-		"v1":                   "unknown",
-		"dev":                  "unknown",
-		"va.b.c":               "unknown",
-		"v1.x":                 "unknown",
-	} {
-		if got := KubeletMinor(in); got != want {
-			t.Errorf("KubeletMinor(%q) = %q, want %q", in, got, want)
-		}
-	}
 }
 
 func TestRole(t *testing.T) {
@@ -519,7 +493,7 @@ func TestCapacitySourceNeverArbitrary(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	var e snapshot.Encoder = New(testKey)
-	if e.Format() != "report" || e.SchemaVersion() != "1" {
+	if e.Format() != "report" || e.SchemaVersion() != "2" {
 		t.Errorf("Format, SchemaVersion = %q, %q", e.Format(), e.SchemaVersion())
 	}
 }
@@ -567,7 +541,7 @@ func TestLadderNested(t *testing.T) {
 		}
 	}
 	s := testsnap.Large(100, 3000, true)
-	exact := exactProfiles(s)
+	exact := exactProfiles(s, others{})
 	levels := profileLevels(exact)
 	for i, b := range profileLadder {
 		if got, want := levels(i), bucket(exact, b); !reflect.DeepEqual(got, want) {
@@ -610,4 +584,237 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(out)), "bytes/payload")
+}
+
+// hostileValues are values of the kind a careless gatherer or a hostile
+// object puts in a field: each would identify someone or something if it
+// left the cluster.
+var hostileValues = []string{
+	"provider-bob@corp.example",
+	"v1.30.5-eks-10.88.7.6-hostsecret",
+	"10.88.7.6",
+	"fd00::10:88:7:6",
+	"worker-07.secret-corp.example",
+	"Bob's laptop",
+}
+
+// hostile returns the sample with value in every string field the report
+// exports, and the replacements the report must count for it.
+func hostile(value string) (*snapshot.Snapshot, map[string]int64) {
+	s := testsnap.Sample()
+	s.Install.InstallUUID = value
+	s.Install.ClusterUUID = value
+	s.Install.Version = value
+	s.Install.GitCommit = value
+	s.Install.KubernetesVersion = value
+	s.Install.Features = append(s.Install.Features, value, value+"2")
+	nodes := 0
+	for i := range s.Clusters {
+		c := &s.Clusters[i]
+		c.KubernetesVersion, c.Driver, c.Provider = value, value, value
+		for j := range c.Nodes {
+			n := &c.Nodes[j]
+			n.Arch, n.OS, n.ContainerRuntimeVersion, n.KubeletVersion = value, value, value+"://1.0", value
+			nodes++
+		}
+	}
+	n, c := int64(nodes), int64(len(s.Clusters))
+	return s, map[string]int64{
+		FieldInstallUUID: 1, FieldClusterUUID: 1, FieldVersion: 1, FieldGitCommit: 1, FieldKubernetesVersion: 1,
+		FieldFeatures:                 2,
+		FieldClusterKubernetesVersion: c, FieldClusterDriver: c, FieldClusterProvider: c,
+		FieldNodeArch: n, FieldNodeOS: n, FieldNodeRuntime: n, FieldNodeKubeletVersion: n,
+	}
+}
+
+// TestHostileValuesBecomeOther checks that free text in any exported field
+// is written as "other" and counted by field, in the exact and the
+// aggregated form, and that no part of it reaches the payload.
+func TestHostileValuesBecomeOther(t *testing.T) {
+	for _, value := range hostileValues {
+		for _, limit := range []int{MaxBytes, 2600} {
+			t.Run(fmt.Sprintf("%s/limit-%d", value, limit), func(t *testing.T) {
+				s, wantCounts := hostile(value)
+				// These start with vMAJOR.MINOR, which is all a profile
+				// exports of a kubelet version: not replaced.
+				if value == "10.88.7.6" || value == "v1.30.5-eks-10.88.7.6-hostsecret" {
+					delete(wantCounts, FieldNodeKubeletVersion)
+				}
+				out, err := New(testKey).encode(s, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := Validate(out); err != nil {
+					t.Fatalf("payload does not validate: %v", err)
+				}
+				r := decode(t, out)
+				if got, want := r.ClustersAggregated, limit != MaxBytes; got != want {
+					t.Fatalf("aggregated = %v, want %v", got, want)
+				}
+				if !reflect.DeepEqual(r.OtherValues, wantCounts) {
+					t.Errorf("otherValues = %v, want %v", r.OtherValues, wantCounts)
+				}
+				if bytes.Contains(out, []byte(value)) || bytes.Contains(out, []byte("corp")) || bytes.Contains(out, []byte("10.88.7")) {
+					t.Errorf("payload contains the hostile value:\n%s", out)
+				}
+				in := r.Install
+				for name, got := range map[string]string{"installUUID": in.InstallUUID, "clusterUUID": in.ClusterUUID,
+					"version": in.Version, "gitCommit": in.GitCommit, "kubernetesVersion": in.KubernetesVersion} {
+					if got != vocab.Other {
+						t.Errorf("install.%s = %q, want other", name, got)
+					}
+				}
+				if want := []string{"fleet", "harvester", "multi-cluster-management", vocab.Other}; !reflect.DeepEqual(in.Features, want) {
+					t.Errorf("features = %v, want %v (two replaced names are one other)", in.Features, want)
+				}
+				for _, p := range r.NodeProfiles {
+					if p.Arch != vocab.Other || p.OS != vocab.Other || p.Runtime != vocab.Other {
+						t.Errorf("profile %+v: arch, os and runtime should be other", p)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestOversizedValues checks that a 700 KB node architecture or server
+// version, which made the payload too large before, is replaced and the
+// report still goes out under MaxBytes.
+func TestOversizedValues(t *testing.T) {
+	huge := strings.Repeat("x", 700<<10)
+	tests := []struct {
+		name   string
+		change func(s *snapshot.Snapshot)
+		want   map[string]int64
+	}{
+		{"arch of one node", func(s *snapshot.Snapshot) { s.Clusters[3].Nodes[0].Arch = huge }, map[string]int64{FieldNodeArch: 1}},
+		{"server version", func(s *snapshot.Snapshot) { s.Install.Version = "v2.12.1-" + huge }, map[string]int64{FieldVersion: 1}},
+		{"cluster driver", func(s *snapshot.Snapshot) { s.Clusters[0].Driver = huge }, map[string]int64{FieldClusterDriver: 1}},
+		{"feature name", func(s *snapshot.Snapshot) { s.Install.Features = append(s.Install.Features, huge) }, map[string]int64{FieldFeatures: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testsnap.Sample()
+			tt.change(s)
+			out, err := New(testKey).Encode(s, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) > MaxBytes {
+				t.Fatalf("%d bytes, over MaxBytes", len(out))
+			}
+			if err := Validate(out); err != nil {
+				t.Fatal(err)
+			}
+			if got := decode(t, out).OtherValues; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("otherValues = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSampleReplacesNothing checks that a realistic installation loses no
+// value: otherValues is an empty object.
+func TestSampleReplacesNothing(t *testing.T) {
+	for name, s := range map[string]*snapshot.Snapshot{"sample": testsnap.Sample(), "no-local": testsnap.NoLocal(),
+		"empty": testsnap.Empty(), "distinct": testsnap.Large(300, 3000, true)} {
+		out, err := New(testKey).Encode(s, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(`"otherValues": {}`)) {
+			t.Errorf("%s: otherValues is not an empty object:\n%s", name, out)
+		}
+	}
+}
+
+// TestSchemaRefusesHostileValues hand-edits a valid payload, writing each
+// hostile value verbatim into each string field, as a payload that skipped
+// vocab would: the schema, and so audit, must refuse every one.
+func TestSchemaRefusesHostileValues(t *testing.T) {
+	valid, err := New(testKey).Encode(testsnap.Sample(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]func(d map[string]any, v string){
+		"install.installUUID":       func(d map[string]any, v string) { schematest.Obj(d, "install")["installUUID"] = v },
+		"install.clusterUUID":       func(d map[string]any, v string) { schematest.Obj(d, "install")["clusterUUID"] = v },
+		"install.version":           func(d map[string]any, v string) { schematest.Obj(d, "install")["version"] = v },
+		"install.gitCommit":         func(d map[string]any, v string) { schematest.Obj(d, "install")["gitCommit"] = v },
+		"install.kubernetesVersion": func(d map[string]any, v string) { schematest.Obj(d, "install")["kubernetesVersion"] = v },
+		"install.features":          func(d map[string]any, v string) { schematest.Obj(d, "install")["features"] = []any{v} },
+		"cluster.kubernetesVersion": func(d map[string]any, v string) { schematest.Item(d, "clusters")["kubernetesVersion"] = v },
+		"cluster.driver":            func(d map[string]any, v string) { schematest.Item(d, "clusters")["driver"] = v },
+		"cluster.provider":          func(d map[string]any, v string) { schematest.Item(d, "clusters")["provider"] = v },
+		"node.arch":                 func(d map[string]any, v string) { schematest.Item(d, "nodeProfiles")["arch"] = v },
+		"node.os":                   func(d map[string]any, v string) { schematest.Item(d, "nodeProfiles")["os"] = v },
+		"node.runtime":              func(d map[string]any, v string) { schematest.Item(d, "nodeProfiles")["runtime"] = v },
+		"node.kubeletMinor":         func(d map[string]any, v string) { schematest.Item(d, "nodeProfiles")["kubeletMinor"] = v },
+	}
+	var cases []schematest.Mutation
+	for _, v := range append(slices.Clone(hostileValues), strings.Repeat("a", 700<<10)) {
+		for field, set := range fields {
+			cases = append(cases, schematest.Mutation{
+				Name:   fmt.Sprintf("%s %.30s", field, v),
+				Mutate: func(d map[string]any) { set(d, v) },
+			})
+		}
+	}
+	// Aggregated payloads carry the same fields in clusterGroups.
+	aggregated, err := New(testKey).encode(testsnap.Sample(), 2600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schematest.Rejects(t, valid, Validate, ErrInvalid, cases, nil)
+	var groupCases []schematest.Mutation
+	for _, field := range []string{"kubernetesVersion", "driver", "provider"} {
+		for _, v := range hostileValues {
+			groupCases = append(groupCases, schematest.Mutation{
+				Name:   fmt.Sprintf("clusterGroup.%s %.30s", field, v),
+				Mutate: func(d map[string]any) { schematest.Item(d, "clusterGroups")[field] = v },
+			})
+		}
+	}
+	schematest.Rejects(t, aggregated, Validate, ErrInvalid, groupCases, nil)
+}
+
+// TestSchemaStatesVocab keeps schema.json and package vocab in step: every
+// cleaned field states its kind's rule, and otherValues admits exactly the
+// fields the encoder counts.
+func TestSchemaStatesVocab(t *testing.T) {
+	for pointer, field := range map[string]string{
+		"/$defs/install/properties/installUUID":            FieldInstallUUID,
+		"/$defs/install/properties/clusterUUID":            FieldClusterUUID,
+		"/$defs/install/properties/version":                FieldVersion,
+		"/$defs/install/properties/gitCommit":              FieldGitCommit,
+		"/$defs/install/properties/features/items":         FieldFeatures,
+		"/$defs/install/properties/kubernetesVersion":      FieldKubernetesVersion,
+		"/$defs/cluster/properties/kubernetesVersion":      FieldClusterKubernetesVersion,
+		"/$defs/cluster/properties/driver":                 FieldClusterDriver,
+		"/$defs/cluster/properties/provider":               FieldClusterProvider,
+		"/$defs/clusterGroup/properties/kubernetesVersion": FieldClusterKubernetesVersion,
+		"/$defs/clusterGroup/properties/driver":            FieldClusterDriver,
+		"/$defs/clusterGroup/properties/provider":          FieldClusterProvider,
+		"/$defs/nodeProfile/properties/arch":               FieldNodeArch,
+		"/$defs/nodeProfile/properties/os":                 FieldNodeOS,
+		"/$defs/nodeProfile/properties/runtime":            FieldNodeRuntime,
+		"/$defs/nodeProfile/properties/kubeletMinor":       FieldNodeKubeletVersion,
+	} {
+		schematest.CheckRule(t, schema, pointer, vocab.RuleOf(fields[field]))
+	}
+	var doc struct {
+		Defs struct {
+			OtherValues struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"otherValues"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(schema, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(maps.Keys(doc.Defs.OtherValues.Properties))
+	if want := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, want) {
+		t.Errorf("schema otherValues admits %v, the encoder counts %v", got, want)
+	}
+	schematest.CheckStringsBounded(t, schema)
 }

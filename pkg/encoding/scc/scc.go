@@ -19,19 +19,25 @@
 // then 4096, 16384, 65536, 262144 and 1048576 MiB, taking the first step
 // that fits. Cores, counts and arch are never rounded. If even the coarsest
 // step does not fit, Encode returns an error wrapping ErrTooLarge.
+//
+// Free text never leaves: every string is cleaned by package vocab. The
+// UUIDs, the raw version, the commit, feature flags and node architectures
+// become "other" when they are in no vocabulary and match no pattern; the
+// server URL is cut to scheme, host, port and path, and becomes "" when it
+// is no http(s) URL with a valid host. The format has no place to count
+// replacements (the report has), and keeps its key names.
 package scc
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
+	"github.com/rancher/telemetry-manager/pkg/vocab"
 )
 
 const (
@@ -127,22 +133,23 @@ func encode(s *snapshot.Snapshot, now time.Time, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	flags := slices.Clone(s.Install.Features)
+	flags := make([]string, 0, len(s.Install.Features))
+	for _, f := range s.Install.Features {
+		flags = append(flags, clean(vocab.Feature, f))
+	}
+	// Sorted and unique after cleaning: two replaced names are one "other".
 	slices.Sort(flags)
 	flags = slices.Compact(flags)
-	if flags == nil {
-		flags = []string{}
-	}
 	p := Payload{
 		Version: version,
 		Subscription: Subscription{
-			InstallUUID: s.Install.InstallUUID,
-			ClusterUUID: s.Install.ClusterUUID,
+			InstallUUID: clean(vocab.UUID, s.Install.InstallUUID),
+			ClusterUUID: clean(vocab.UUID, s.Install.ClusterUUID),
 			Product:     Product,
-			Version:     s.Install.Version,
+			Version:     clean(vocab.Version, s.Install.Version),
 			Arch:        Arch,
-			Git:         s.Install.GitCommit,
-			ServerURL:   s.Install.ServerURL,
+			Git:         clean(vocab.Commit, s.Install.GitCommit),
+			ServerURL:   clean(vocab.ServerURL, s.Install.ServerURL),
 		},
 		FeatureFlags:    flags,
 		ManagedClusters: managedClusters(s),
@@ -187,18 +194,24 @@ func encode(s *snapshot.Snapshot, now time.Time, limit int) ([]byte, error) {
 	return nil, tooLarge
 }
 
-var versionRE = regexp.MustCompile(`^[vV]?([0-9]+\.[0-9]+\.[0-9]+)(?:[-+].*)?$`)
+// clean returns the value of s that may be exported as k.
+func clean(k vocab.Kind, s string) string {
+	v, _ := vocab.Clean(k, s)
+	return v
+}
 
 // ProductVersion returns the X.Y.Z of a raw product version: a leading "v"
 // and any pre-release or build part are stripped ("v2.12.1+up1" -> "2.12.1",
-// "2.9.0-alpha4" -> "2.9.0"). A version with no X.Y.Z ("dev", "", "2.9",
-// "2.9.0.1") gives an error wrapping ErrBadVersion.
+// "2.9.0-alpha4" -> "2.9.0"), whatever the part holds: the raw version is
+// written (or replaced) separately, as subscription.version. A version with
+// no X.Y.Z ("dev", "", "2.9", "2.9.0.1", numbers over six digits) gives an
+// error wrapping ErrBadVersion, which quotes at most 64 characters of it.
 func ProductVersion(raw string) (string, error) {
-	m := versionRE.FindStringSubmatch(strings.TrimSpace(raw))
-	if m == nil {
-		return "", fmt.Errorf("%w: %q", ErrBadVersion, raw)
+	core, ok := vocab.ReleaseCore(raw)
+	if !ok {
+		return "", fmt.Errorf("%w: product version %.64q", ErrBadVersion, raw)
 	}
-	return m[1], nil
+	return core, nil
 }
 
 type systemKey struct {
@@ -210,13 +223,15 @@ type systemKey struct {
 // exactSystems counts the valid nodes by exact shape.
 func exactSystems(s *snapshot.Snapshot) map[systemKey]int64 {
 	out := map[systemKey]int64{}
+	archs := map[string]string{} // few distinct values: clean each once
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
 		for j := range c.Nodes {
 			n := &c.Nodes[j]
-			arch := n.Arch
-			if arch == "" {
-				arch = "unknown"
+			arch, ok := archs[n.Arch]
+			if !ok {
+				arch = clean(vocab.Arch, n.Arch) // "" is unknown
+				archs[n.Arch] = arch
 			}
 			out[systemKey{
 				arch:     arch,

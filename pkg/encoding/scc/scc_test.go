@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/schematest"
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/testsnap"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
+	"github.com/rancher/telemetry-manager/pkg/vocab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -157,7 +161,10 @@ func TestProductVersion(t *testing.T) {
 		{"V2.8.5", "2.8.5"},
 		{" 2.8.5\n", "2.8.5"},
 		{"10.20.30", "10.20.30"},
+		{"v2.12.1-" + strings.Repeat("x", 700<<10), "2.12.1"},
 		{"dev", ""},
+		{"02.9.0", ""},
+		{"1234567.0.0", ""},
 		{"", ""},
 		{"v2.9-head", ""},
 		{"2.9", ""},
@@ -168,7 +175,7 @@ func TestProductVersion(t *testing.T) {
 		{"2.9.0alpha4", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.raw, func(t *testing.T) {
+		t.Run(tt.raw[:min(len(tt.raw), 40)], func(t *testing.T) {
 			got, err := ProductVersion(tt.raw)
 			if tt.want == "" {
 				if !errors.Is(err, ErrBadVersion) {
@@ -192,6 +199,18 @@ func TestBadVersion(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(err.Error()), []byte(`"dev"`)) {
 		t.Errorf("error %q does not name the version", err)
+	}
+}
+
+// TestBadVersionErrorBounded checks that an oversized version without
+// X.Y.Z gives an error that quotes only its start.
+func TestBadVersionErrorBounded(t *testing.T) {
+	_, err := ProductVersion("build-" + strings.Repeat("x", 700<<10))
+	if !errors.Is(err, ErrBadVersion) {
+		t.Fatalf("err = %v, want ErrBadVersion", err)
+	}
+	if len(err.Error()) > 200 || !strings.Contains(err.Error(), `"build-x`) {
+		t.Errorf("error of %d bytes does not quote just the start of the version: %.300s", len(err.Error()), err)
 	}
 }
 
@@ -405,4 +424,189 @@ func TestNilSnapshot(t *testing.T) {
 	if _, err := (Encoder{}).Encode(nil, now); err == nil {
 		t.Error("Encode(nil) succeeded")
 	}
+}
+
+// hostileValues are values of the kind a careless gatherer or a hostile
+// object puts in a field: each would identify someone or something if it
+// left the cluster.
+var hostileValues = []string{
+	"provider-bob@corp.example",
+	"v1.30.5-eks-10.88.7.6-hostsecret",
+	"10.88.7.6",
+	"fd00::10:88:7:6",
+	"worker-07.secret-corp.example",
+	"Bob's laptop",
+}
+
+// TestHostileValuesBecomeOther checks that free text in any string the
+// payload carries is written as "other", and no part of it leaves.
+func TestHostileValuesBecomeOther(t *testing.T) {
+	for _, value := range hostileValues {
+		t.Run(value, func(t *testing.T) {
+			s := testsnap.Sample()
+			s.Install.InstallUUID, s.Install.ClusterUUID, s.Install.GitCommit = value, value, value
+			s.Install.Version = "v2.12.1-" + value
+			s.Install.Features = append(s.Install.Features, value, value+"2")
+			for i := range s.Clusters {
+				for j := range s.Clusters[i].Nodes {
+					s.Clusters[i].Nodes[j].Arch = value
+				}
+			}
+			out, err := Encoder{}.Encode(s, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Validate(out); err != nil {
+				t.Fatalf("payload does not validate: %v", err)
+			}
+			if bytes.Contains(out, []byte(value)) || bytes.Contains(out, []byte("corp")) || bytes.Contains(out, []byte("10.88.7")) {
+				t.Errorf("payload contains the hostile value:\n%s", out)
+			}
+			p := decode(t, out)
+			sub := p.Subscription
+			if sub.InstallUUID != vocab.Other || sub.ClusterUUID != vocab.Other || sub.Git != vocab.Other || sub.Version != vocab.Other {
+				t.Errorf("subscription = %+v, want other in installuuid, clusteruuid, git and version", sub)
+			}
+			if p.Version != "2.12.1" {
+				t.Errorf("version = %q, want the X.Y.Z of the raw version, 2.12.1", p.Version)
+			}
+			if want := []string{"fleet", "harvester", "multi-cluster-management", vocab.Other}; !reflect.DeepEqual(p.FeatureFlags, want) {
+				t.Errorf("feature_flags = %v, want %v (two replaced names are one other)", p.FeatureFlags, want)
+			}
+			for _, m := range p.ManagedSystems {
+				if m.Arch != vocab.Other {
+					t.Errorf("system %+v: arch should be other", m)
+				}
+			}
+		})
+	}
+}
+
+func TestServerURLIsCut(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"userinfo, query and fragment", "https://admin:s3cret@Rancher.Example.com:8443/r?token=abc#frag", "https://rancher.example.com:8443/r"},
+		{"unchanged", "https://rancher.example.com", "https://rancher.example.com"},
+		{"not a URL", "rancher at bob's", ""},
+		{"other scheme", "ldap://rancher.example.com", ""},
+		{"oversized", "https://rancher.example.com/" + strings.Repeat("a", 700<<10), ""},
+		{"unset", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testsnap.Sample()
+			s.Install.ServerURL = tt.in
+			out, err := Encoder{}.Encode(s, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Validate(out); err != nil {
+				t.Fatal(err)
+			}
+			// Consumers read every subscription field as a string: the key is
+			// always written.
+			var doc struct {
+				Subscription map[string]any `json:"subscription"`
+			}
+			if err := json.Unmarshal(out, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := doc.Subscription["server_url"].(string); !ok || got != tt.want {
+				t.Errorf("server_url = %#v, want %q", doc.Subscription["server_url"], tt.want)
+			}
+			for _, secret := range []string{"admin", "s3cret", "token", "frag"} {
+				if bytes.Contains(out, []byte(secret)) {
+					t.Errorf("payload contains %q", secret)
+				}
+			}
+		})
+	}
+}
+
+// TestOversizedValues checks that a 700 KB node architecture or server
+// version, which made the payload too large before, is replaced and the
+// payload still goes out under MaxBytes.
+func TestOversizedValues(t *testing.T) {
+	huge := strings.Repeat("x", 700<<10)
+	for name, change := range map[string]func(s *snapshot.Snapshot){
+		"arch of one node": func(s *snapshot.Snapshot) { s.Clusters[3].Nodes[0].Arch = huge },
+		"server version":   func(s *snapshot.Snapshot) { s.Install.Version = "v2.12.1-" + huge },
+		"feature name":     func(s *snapshot.Snapshot) { s.Install.Features = append(s.Install.Features, huge) },
+		"install uuid":     func(s *snapshot.Snapshot) { s.Install.InstallUUID = huge },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := testsnap.Sample()
+			change(s)
+			out, err := Encoder{}.Encode(s, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) > MaxBytes {
+				t.Fatalf("%d bytes, over MaxBytes", len(out))
+			}
+			if err := Validate(out); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(out, []byte(`"other"`)) {
+				t.Errorf("no value was replaced:\n%.2000s", out)
+			}
+		})
+	}
+}
+
+// TestSchemaRefusesHostileValues hand-edits a valid payload, writing each
+// hostile value verbatim into each string field, as a payload that skipped
+// vocab would: the schema, and so audit, must refuse every one.
+func TestSchemaRefusesHostileValues(t *testing.T) {
+	valid, err := Encoder{}.Encode(testsnap.Sample(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := func(key string) func(d map[string]any, v string) {
+		return func(d map[string]any, v string) { schematest.Obj(d, "subscription")[key] = v }
+	}
+	fields := map[string]func(d map[string]any, v string){
+		"version":                  func(d map[string]any, v string) { d["version"] = v },
+		"subscription.installuuid": sub("installuuid"),
+		"subscription.clusteruuid": sub("clusteruuid"),
+		"subscription.version":     sub("version"),
+		"subscription.git":         sub("git"),
+		"feature_flags":            func(d map[string]any, v string) { d["feature_flags"] = []any{v} },
+		"managedSystems.arch":      func(d map[string]any, v string) { schematest.Item(d, "managedSystems")["arch"] = v },
+		"timestamp":                func(d map[string]any, v string) { d["timestamp"] = "2025-06-01T12:30:00" + v + "Z" },
+	}
+	var cases []schematest.Mutation
+	for _, v := range append(slices.Clone(hostileValues), strings.Repeat("a", 700<<10)) {
+		for field, set := range fields {
+			cases = append(cases, schematest.Mutation{
+				Name:   fmt.Sprintf("%s %.30s", field, v),
+				Mutate: func(d map[string]any) { set(d, v) },
+			})
+		}
+	}
+	for _, u := range []string{"https://admin:pw@rancher.example.com", "https://rancher.example.com/?token=abc",
+		"https://rancher.example.com/#bob", "ftp://rancher.example.com", "bob@corp.example",
+		"https://rancher.example.com/" + strings.Repeat("a", 3000)} {
+		cases = append(cases, schematest.Mutation{
+			Name:   fmt.Sprintf("subscription.server_url %.40s", u),
+			Mutate: func(d map[string]any) { schematest.Obj(d, "subscription")["server_url"] = u },
+		})
+	}
+	schematest.Rejects(t, valid, Validate, ErrInvalid, cases, nil)
+}
+
+// TestSchemaStatesVocab keeps schema.json and package vocab in step.
+func TestSchemaStatesVocab(t *testing.T) {
+	for pointer, rule := range map[string]vocab.Rule{
+		"/properties/version":                              vocab.CoreRule(),
+		"/properties/subscription/properties/installuuid":  vocab.RuleOf(vocab.UUID),
+		"/properties/subscription/properties/clusteruuid":  vocab.RuleOf(vocab.UUID),
+		"/properties/subscription/properties/version":      vocab.RuleOf(vocab.Version),
+		"/properties/subscription/properties/git":          vocab.RuleOf(vocab.Commit),
+		"/properties/subscription/properties/server_url":   vocab.RuleOf(vocab.ServerURL),
+		"/properties/feature_flags/items":                  vocab.RuleOf(vocab.Feature),
+		"/properties/managedSystems/items/properties/arch": vocab.RuleOf(vocab.Arch),
+	} {
+		schematest.CheckRule(t, schema, pointer, rule)
+	}
+	schematest.CheckStringsBounded(t, schema)
 }
