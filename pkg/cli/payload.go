@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
+	"k8s.io/utils/clock"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding"
 	"github.com/rancher/telemetry-manager/pkg/gatherer"
@@ -22,12 +23,27 @@ type PayloadOptions struct {
 	run.Options
 	Format   string
 	FromFile string
-	Timeout  time.Duration
+	// IdentityFile holds the identity Secret to key cluster ids with when
+	// reading FromFile.
+	IdentityFile  string
+	MaxInputBytes int64
+	Timeout       time.Duration
+
+	// Stdin is read for --from-file -; nil means os.Stdin.
+	Stdin io.Reader
+	// Clock stamps the payload.
+	Clock clock.PassiveClock
 }
 
 // NewPayloadOptions returns the defaults.
 func NewPayloadOptions() *PayloadOptions {
-	return &PayloadOptions{Options: *run.NewOptions(), Format: "report", Timeout: time.Minute}
+	return &PayloadOptions{
+		Options:       *run.NewOptions(),
+		Format:        "report",
+		MaxInputBytes: DefaultMaxInputBytes,
+		Timeout:       time.Minute,
+		Clock:         clock.RealClock{},
+	}
 }
 
 // AddFlags registers the payload flags.
@@ -35,7 +51,10 @@ func (o *PayloadOptions) AddFlags(fs *pflag.FlagSet) {
 	o.AddConnectionFlags(fs)
 	o.AddLogFlags(fs)
 	fs.StringVar(&o.Format, "format", o.Format, "payload format: report or scc")
-	fs.StringVar(&o.FromFile, "from-file", o.FromFile, "read objects from this file (kubectl get -o yaml output) instead of a cluster")
+	fs.StringVar(&o.FromFile, "from-file", o.FromFile, "read objects from this file (kubectl get -o yaml or -o json output; - for standard input) instead of a cluster")
+	fs.StringVar(&o.IdentityName, "identity-name", o.IdentityName, "name of the identity Secret (in --secret-namespace) whose key makes cluster ids; read from the cluster, or from --from-file when it holds it")
+	fs.StringVar(&o.IdentityFile, "identity-file", o.IdentityFile, "with --from-file: a file holding the identity Secret (kubectl get secret -o yaml output)")
+	fs.Int64Var(&o.MaxInputBytes, "max-input-bytes", o.MaxInputBytes, "with --from-file: refuse input larger than this many bytes")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the caches of a live cluster")
 }
 
@@ -48,13 +67,25 @@ func (o *PayloadOptions) Validate() error {
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", o.Timeout))
 	}
+	if o.MaxInputBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--max-input-bytes %d: must be positive", o.MaxInputBytes))
+	}
+	if o.IdentityName == "" {
+		errs = append(errs, errors.New("--identity-name: must not be empty"))
+	}
+	if o.IdentityFile != "" && o.FromFile == "" {
+		errs = append(errs, errors.New("--identity-file: only with --from-file"))
+	}
+	if o.IdentityFile == StdinName && o.FromFile == StdinName {
+		errs = append(errs, errors.New("--identity-file -: standard input is already --from-file"))
+	}
 	return errors.Join(errs...)
 }
 
-// Payload prints the payload that would be exported. From a file, cluster ids
-// are made with a key that lives only for this run, so they differ from the
-// exported ones; from a live cluster the install's own key is used when its
-// identity Secret exists.
+// Payload prints the payload that would be exported. Cluster ids use the
+// install's own key when its identity Secret is found (in the cluster, in
+// the file, or in --identity-file), so they equal the exported ones; else a
+// key that lives only for this run, and errOut says so.
 func Payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log *logrus.Entry) error {
 	var (
 		snap *snapshot.Snapshot
@@ -62,7 +93,7 @@ func Payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log 
 		err  error
 	)
 	if o.FromFile != "" {
-		snap, key, err = payloadFromFile(o)
+		snap, key, err = payloadFromFile(o, errOut)
 	} else {
 		snap, key, err = payloadFromCluster(ctx, o, errOut, log)
 	}
@@ -73,7 +104,11 @@ func Payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log 
 	if err != nil {
 		return err
 	}
-	b, err := enc.Encode(snap, time.Now())
+	now := time.Now()
+	if o.Clock != nil {
+		now = o.Clock.Now()
+	}
+	b, err := enc.Encode(snap, now)
 	if err != nil {
 		return fmt.Errorf("encoding %s payload: %w", o.Format, err)
 	}
@@ -81,25 +116,52 @@ func Payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log 
 	return err
 }
 
-func payloadFromFile(o *PayloadOptions) (*snapshot.Snapshot, []byte, error) {
-	static, err := LoadFile(o.FromFile)
+func (o *PayloadOptions) loadOptions() LoadOptions {
+	lo := DefaultLoadOptions()
+	lo.MaxInputBytes = o.MaxInputBytes
+	lo.IdentityName, lo.IdentityNamespace = o.IdentityName, o.SecretNamespace
+	return lo
+}
+
+// load reads path, or o.Stdin for "-".
+func (o *PayloadOptions) load(path string, lo LoadOptions) (*Dump, error) {
+	if path == StdinName && o.Stdin != nil {
+		return Load("standard input", o.Stdin, lo)
+	}
+	return LoadFile(path, lo)
+}
+
+func payloadFromFile(o *PayloadOptions, errOut io.Writer) (*snapshot.Snapshot, []byte, error) {
+	dump, err := o.load(o.FromFile, o.loadOptions())
 	if err != nil {
 		return nil, nil, err
 	}
 	mode := snapshot.ModeRancher
-	clusters, _, coreNodes := static.Counts()
+	clusters, _, coreNodes := dump.Counts()
 	switch {
 	case o.Mode == run.ModeKubernetes:
 		mode = snapshot.ModeKubernetes
 	case o.Mode == run.ModeAuto && clusters == 0 && coreNodes > 0:
 		mode = snapshot.ModeKubernetes
 	}
-	id := run.EphemeralIdentity()
+	id, found, err := o.fileIdentity(dump)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		fmt.Fprintf(errOut, "note: no identity Secret %s/%s in %s and no --identity-file: cluster ids are keyed for this run only and differ from exported ones\n", o.SecretNamespace, o.IdentityName, o.FromFile)
+		id.Key = run.EphemeralIdentity().Key
+	}
 	install := snapshot.Install{Version: version.Version, GitCommit: version.GitCommit}
 	if mode == snapshot.ModeKubernetes {
 		install.InstallUUID = id.InstallUUID
+		if install.InstallUUID == "" {
+			var from string
+			install.InstallUUID, from = DeriveInstallUUID(dump)
+			fmt.Fprintf(errOut, "note: install UUID %s\n", from)
+		}
 	}
-	cfg := static.Config(mode, install)
+	cfg := dump.Config(mode, install)
 	cfg.Log = logrus.NewEntry(logrus.StandardLogger())
 	g, err := gatherer.New(cfg)
 	if err != nil {

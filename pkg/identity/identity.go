@@ -102,6 +102,13 @@ func fill(s *corev1.Secret) bool {
 	return changed
 }
 
+// FromSecret reads the identity held by s, an identity Secret read from
+// somewhere other than the API server (a file, a dump). Its errors wrap
+// ErrInvalid.
+func FromSecret(s *corev1.Secret) (Identity, error) {
+	return from(s, s.Namespace, s.Name)
+}
+
 func from(s *corev1.Secret, namespace, name string) (Identity, error) {
 	key, err := hex.DecodeString(string(s.Data[KeyHMAC]))
 	if err != nil || len(key) < 16 {
