@@ -41,6 +41,7 @@ type Controller struct {
 
 	opts      *Options
 	exporters []registration
+	version   *versionWatch
 	listener  net.Listener
 	log       *logrus.Entry
 }
@@ -116,6 +117,12 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	// namespace (an edited or deleted payload), asks every exporter for a run;
 	// the manager coalesces bursts and exporters write only real changes.
 	src.OnChange(func(any) { c.Manager.TriggerAll() })
+	// An upgrade of the cluster the manager runs in shows within
+	// min(--interval, 10m), without a restart.
+	c.version = &versionWatch{
+		discovery: src.Kube.Discovery(), set: src.Gatherer.SetKubernetesVersion, changed: c.Manager.TriggerAll,
+		every: versionEvery(o.Interval), clock: clock.RealClock{}, log: log.WithField("component", "version"),
+	}
 	if o.LeaderElect {
 		if c.LeaderIdentity, err = leader.Identity(); err != nil {
 			return nil, err
@@ -175,6 +182,7 @@ func (c *Controller) run(ctx context.Context) error {
 		return fmt.Errorf("starting caches: %w", err)
 	}
 	go c.Switch.Run(ctx)
+	go c.version.Run(ctx)
 	if !c.opts.LeaderElect {
 		c.Metrics.SetLeader(true)
 		c.export(ctx)
