@@ -97,7 +97,7 @@ func benignWatchEnd(err error) bool {
 // its LIST wrapped in a message of its own, and the error of a WATCH as the
 // API server (or the watch stream) gave it.
 func failedVerb(err error) string {
-	if _, direct := err.(apierrors.APIStatus); direct { //nolint:errorlint // the wrapping is the signal
+	if _, direct := err.(apierrors.APIStatus); direct { // the wrapping is the signal
 		return verbWatch
 	}
 	return verbList

@@ -48,7 +48,7 @@ var badFlags = []struct {
 
 // flagErrors returns the errors errors.Join put together, one per problem.
 func flagErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the joined list itself
+	if j, ok := err.(interface{ Unwrap() []error }); ok { // the joined list itself, not one inside it
 		return j.Unwrap()
 	}
 	return []error{err}
