@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,16 +42,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(dispatch(ctx, os.Args[1], os.Args[2:]))
+	os.Exit(dispatch(ctx, os.Args[1], os.Args[2:], os.Stderr))
 }
 
-func dispatch(ctx context.Context, cmd string, args []string) int {
+// dispatch runs one command and returns its exit status; usage and flag
+// errors go to stderr.
+func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("telemetry-manager "+cmd, pflag.ContinueOnError)
 	switch cmd {
 	case "run":
 		o := run.NewOptions()
 		o.AddFlags(fs)
-		return execute(fs, args, o.Validate, func() error {
+		return execute(fs, args, stderr, o.Validate, func() error {
 			log := cli.NewLogger(o.LogLevel, o.LogFormat, os.Stderr)
 			log.WithField("version", version.Version).WithField("commit", version.GitCommit).Info("starting telemetry-manager")
 			logToLogrus(log)
@@ -66,14 +69,14 @@ func dispatch(ctx context.Context, cmd string, args []string) int {
 	case "payload":
 		o := cli.NewPayloadOptions()
 		o.AddFlags(fs)
-		return execute(fs, args, o.Validate, func() error {
+		return execute(fs, args, stderr, o.Validate, func() error {
 			log := cli.NewLogger(o.LogLevel, o.LogFormat, os.Stderr)
 			return cli.Payload(ctx, o, os.Stdout, os.Stderr, log)
 		})
 	case "audit":
 		o := cli.NewAuditOptions()
 		o.AddFlags(fs)
-		return execute(fs, args, o.Validate, func() error {
+		return execute(fs, args, stderr, o.Validate, func() error {
 			cfg, err := run.RestConfig(o.Kubeconfig)
 			if err != nil {
 				return err
@@ -91,30 +94,31 @@ func dispatch(ctx context.Context, cmd string, args []string) int {
 		fmt.Print(usage)
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
 	return 2
 }
 
 // execute parses flags, validates all of them before anything starts, and
 // runs. Exit codes: 0 success, 1 failure, 2 bad usage.
-func execute(fs *pflag.FlagSet, args []string, validate func() error, do func() error) int {
+func execute(fs *pflag.FlagSet, args []string, stderr io.Writer, validate func() error, do func() error) int {
+	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "unexpected arguments: %v\n", fs.Args())
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
 		return 2
 	}
 	if err := validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "invalid flags:\n%v\n", err)
+		fmt.Fprintf(stderr, "invalid flags:\n%v\n", err)
 		return 2
 	}
 	if err := do(); err != nil {
-		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
 	return 0

@@ -51,6 +51,7 @@ func (o *AuditOptions) Validate() error {
 	if o.SecretNamespace == "" || o.SecretName == "" {
 		errs = append(errs, errors.New("--secret-namespace and --secret-name must not be empty"))
 	}
+	errs = append(errs, o.ValidateSecretRef())
 	errs = append(errs, o.ValidateLog())
 	return errors.Join(errs...)
 }

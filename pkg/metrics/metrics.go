@@ -3,7 +3,8 @@
 //
 //	/metrics  Prometheus text format
 //	/healthz  200 while the process is up
-//	/readyz   200 once the caches are synced, 503 before
+//	/readyz   200 once ready (caches synced, install UUID known), else
+//	          503 with the reasons
 //
 // Every metric name starts with telemetry_manager_. The recording methods are
 // the hooks the wiring hands to the manager (OnRun), the secret exporter
@@ -40,6 +41,9 @@ type Options struct {
 	// CacheObjects returns the number of objects in each cache by kind. It
 	// is called at every scrape, so it must be cheap. Nil reports none.
 	CacheObjects func() map[string]int
+	// CacheSynced returns, by kind, whether each cache has synced. It is
+	// called at every scrape, so it must be cheap. Nil reports none.
+	CacheSynced func() map[string]bool
 	// Clock stamps exporter_last_success_timestamp_seconds. Default real.
 	Clock clock.PassiveClock
 }
@@ -116,6 +120,23 @@ func New(o Options) *Metrics {
 			[]string{"kind"}, nil,
 		)})
 	}
+	if o.CacheSynced != nil {
+		m.reg.MustRegister(&cacheCollector{
+			count: func() map[string]int {
+				synced := o.CacheSynced()
+				out := make(map[string]int, len(synced))
+				for k, ok := range synced {
+					out[k] = int(b2f(ok))
+				}
+				return out
+			},
+			desc: prometheus.NewDesc(
+				prometheus.BuildFQName(Namespace, "", "cache_synced"),
+				"1 once the informer cache of a kind has synced, 0 while it has not (/readyz says why).",
+				[]string{"kind"}, nil,
+			),
+		})
+	}
 	return m
 }
 
@@ -176,7 +197,7 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// cacheCollector reports the size of each cache when scraped.
+// cacheCollector reports one value per cache kind when scraped.
 type cacheCollector struct {
 	count func() map[string]int
 	desc  *prometheus.Desc

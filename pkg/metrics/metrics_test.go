@@ -166,21 +166,23 @@ func TestHandlerEndpoints(t *testing.T) {
 	m := newMetrics(nil)
 	m.AddExporter("secret")
 	m.SetTelemetryEnabled(true)
-	ready := false
-	h := m.Handler(func() bool { return ready })
+	notSynced := errors.New("Node (management.cattle.io/v3 nodes): list forbidden: denied")
+	var ready error
+	h := m.Handler(func() error { return ready })
 
 	for _, tc := range []struct {
 		name, path string
-		ready      bool
+		ready      error
 		code       int
 		contains   string
 	}{
-		{"healthz before sync", "/healthz", false, http.StatusOK, "ok"},
-		{"readyz before sync", "/readyz", false, http.StatusServiceUnavailable, "not synced"},
-		{"readyz after sync", "/readyz", true, http.StatusOK, "ok"},
-		{"metrics", "/metrics", true, http.StatusOK, `telemetry_manager_exporter_runs_total{exporter="secret",result="success"} 0`},
-		{"metrics has go runtime", "/metrics", true, http.StatusOK, "go_goroutines"},
-		{"unknown path", "/nope", true, http.StatusNotFound, ""},
+		{"healthz before sync", "/healthz", notSynced, http.StatusOK, "ok"},
+		{"readyz before sync says why", "/readyz", notSynced, http.StatusServiceUnavailable,
+			"not ready: Node (management.cattle.io/v3 nodes): list forbidden: denied"},
+		{"readyz after sync", "/readyz", nil, http.StatusOK, "ok"},
+		{"metrics", "/metrics", nil, http.StatusOK, `telemetry_manager_exporter_runs_total{exporter="secret",result="success"} 0`},
+		{"metrics has go runtime", "/metrics", nil, http.StatusOK, "go_goroutines"},
+		{"unknown path", "/nope", nil, http.StatusNotFound, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ready = tc.ready
@@ -189,6 +191,25 @@ func TestHandlerEndpoints(t *testing.T) {
 				t.Fatalf("GET %s = %d %q, want %d containing %q", tc.path, code, body, tc.code, tc.contains)
 			}
 		})
+	}
+}
+
+func TestCacheSyncedByKind(t *testing.T) {
+	synced := map[string]bool{"Cluster": true, "Feature": false}
+	m := New(Options{CacheSynced: func() map[string]bool { return synced }})
+	want := `
+# HELP telemetry_manager_cache_synced 1 once the informer cache of a kind has synced, 0 while it has not (/readyz says why).
+# TYPE telemetry_manager_cache_synced gauge
+telemetry_manager_cache_synced{kind="Cluster"} 1
+telemetry_manager_cache_synced{kind="Feature"} 0
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "telemetry_manager_cache_synced"); err != nil {
+		t.Fatal(err)
+	}
+	synced["Feature"] = true
+	want = strings.Replace(want, `kind="Feature"} 0`, `kind="Feature"} 1`, 1)
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "telemetry_manager_cache_synced"); err != nil {
+		t.Fatalf("after the Feature cache synced: %v", err)
 	}
 }
 

@@ -17,17 +17,20 @@ import (
 const shutdownTimeout = 5 * time.Second
 
 // Handler serves /metrics from m's registry, /healthz, and /readyz, which
-// answers 200 only while ready returns true. A nil ready means always ready.
-func (m *Metrics) Handler(ready func() bool) http.Handler {
+// answers 200 while ready returns nil, else 503 with "not ready: " and the
+// error. A nil ready means always ready.
+func (m *Metrics) Handler(ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ready != nil && !ready() {
-			http.Error(w, "caches not synced", http.StatusServiceUnavailable)
-			return
+		if ready != nil {
+			if err := ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = fmt.Fprintln(w, "ok")
 	})

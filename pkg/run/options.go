@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,19 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/exporters"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+)
+
+// Flag errors, for errors.Is; each message names the flag and its value.
+var (
+	// ErrInvalidName marks a Secret, ConfigMap, Lease or namespace name that
+	// Kubernetes would refuse.
+	ErrInvalidName = errors.New("not a valid Kubernetes name")
+	// ErrNoExporters means --exporters selects none.
+	ErrNoExporters = errors.New("no exporter selected")
+	// ErrInvalidAddress marks an --http-address that cannot be listened on.
+	ErrInvalidAddress = errors.New("not a valid host:port address")
+	// ErrInvalidDuration marks a duration out of its range.
+	ErrInvalidDuration = errors.New("duration out of range")
 )
 
 // Modes accepted by --mode.
@@ -101,13 +115,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.AddConnectionFlags(fs)
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "how often each exporter runs; changes to clusters and nodes also trigger a run within seconds")
 	fs.DurationVar(&o.MaxAge, "max-age", o.MaxAge, "rewrite an unchanged payload once it is this old (0: never)")
-	fs.DurationVar(&o.Debounce, "debounce", o.Debounce, "how long to collect cache changes before exporting them")
+	fs.DurationVar(&o.Debounce, "debounce", o.Debounce, "how long to collect cache changes before exporting them; less than --interval")
 	fs.StringVar(&o.SecretName, "secret-name", o.SecretName, "name of the Secret the secret exporter writes")
 	fs.BoolVar(&o.CreateNamespace, "create-namespace", o.CreateNamespace, "create the telemetry namespace when it is missing")
-	fs.StringVar(&o.Exporters, "exporters", o.Exporters, "comma-separated exporters to run (valid: "+strings.Join(exporters.Names(), ", ")+")")
+	fs.StringVar(&o.Exporters, "exporters", o.Exporters, "comma-separated exporters to run, at least one (valid: "+strings.Join(exporters.Names(), ", ")+")")
 	fs.BoolVar(&o.DisableTelemetry, "disable-telemetry", o.DisableTelemetry, "gather and export nothing, open no connection (the hard switch; see --config-map-name for the runtime one)")
 	fs.StringVar(&o.ConfigMapName, "config-map-name", o.ConfigMapName, "ConfigMap in --secret-namespace whose key \""+SwitchKey+"\" (\"true\" or \"false\") stops and resumes exporting at runtime; a missing ConfigMap means enabled")
-	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "address serving /metrics, /healthz and /readyz (empty: none)")
+	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "host:port serving /metrics, /healthz and /readyz; port 0 picks a free one (empty: none)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "export only while holding a Lease, so that one of several replicas exports")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the Lease (default: --secret-namespace)")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the Lease")
@@ -139,13 +153,16 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--mode %q: must be auto, rancher or kubernetes", o.Mode))
 	}
 	if o.Interval < time.Second {
-		errs = append(errs, fmt.Errorf("--interval %s: must be at least 1s", o.Interval))
+		errs = append(errs, fmt.Errorf("--interval %s: %w: must be at least 1s", o.Interval, ErrInvalidDuration))
 	}
 	if o.MaxAge < 0 {
-		errs = append(errs, fmt.Errorf("--max-age %s: must not be negative", o.MaxAge))
+		errs = append(errs, fmt.Errorf("--max-age %s: %w: must not be negative", o.MaxAge, ErrInvalidDuration))
 	}
-	if o.Debounce < 0 {
-		errs = append(errs, fmt.Errorf("--debounce %s: must not be negative", o.Debounce))
+	switch {
+	case o.Debounce < 0:
+		errs = append(errs, fmt.Errorf("--debounce %s: %w: must not be negative", o.Debounce, ErrInvalidDuration))
+	case o.Debounce >= o.Interval && o.Interval >= time.Second:
+		errs = append(errs, fmt.Errorf("--debounce %s: %w: must be less than --interval %s", o.Debounce, ErrInvalidDuration, o.Interval))
 	}
 	if o.SecretNamespace == "" {
 		errs = append(errs, errors.New("--secret-namespace: must not be empty"))
@@ -153,8 +170,13 @@ func (o *Options) Validate() error {
 	if o.SecretName == "" {
 		errs = append(errs, errors.New("--secret-name: must not be empty"))
 	}
-	if _, err := exporters.Select(o.Exporters); err != nil {
+	if err := o.ValidateSecretRef(); err != nil {
+		errs = append(errs, err)
+	}
+	if selected, err := exporters.Select(o.Exporters); err != nil {
 		errs = append(errs, fmt.Errorf("--exporters: %w", err))
+	} else if len(selected) == 0 {
+		errs = append(errs, fmt.Errorf("--exporters %q: %w (valid: %s)", o.Exporters, ErrNoExporters, strings.Join(exporters.Names(), ", ")))
 	}
 	if err := o.ValidateLog(); err != nil {
 		errs = append(errs, err)
@@ -167,22 +189,16 @@ func (o *Options) Validate() error {
 // election flags are checked even without --leader-elect, so that a chart
 // that always passes them learns of a mistake before turning election on.
 func (o *Options) validateServing() []error {
-	var errs []error
-	for _, n := range validation.IsDNS1123Subdomain(o.ConfigMapName) {
-		errs = append(errs, fmt.Errorf("--config-map-name %q: %s", o.ConfigMapName, n))
+	errs := []error{
+		checkName("--config-map-name", o.ConfigMapName, validation.IsDNS1123Subdomain),
+		// A Lease name, like a Secret's, is a DNS-1123 subdomain.
+		checkName("--leader-election-id", o.LeaderElectionID, validation.IsDNS1123Subdomain),
 	}
 	if o.HTTPAddress != "" {
-		if _, _, err := net.SplitHostPort(o.HTTPAddress); err != nil {
-			errs = append(errs, fmt.Errorf("--http-address %q: %w", o.HTTPAddress, err))
-		}
-	}
-	for _, n := range validation.IsDNS1123Subdomain(o.LeaderElectionID) {
-		errs = append(errs, fmt.Errorf("--leader-election-id %q: %s", o.LeaderElectionID, n))
+		errs = append(errs, checkAddress("--http-address", o.HTTPAddress))
 	}
 	if o.LeaderElectionNamespace != "" {
-		for _, n := range validation.IsDNS1123Label(o.LeaderElectionNamespace) {
-			errs = append(errs, fmt.Errorf("--leader-election-namespace %q: %s", o.LeaderElectionNamespace, n))
-		}
+		errs = append(errs, checkName("--leader-election-namespace", o.LeaderElectionNamespace, validation.IsDNS1123Label))
 	}
 	switch {
 	case o.LeaseDuration <= 0 || o.RenewDeadline <= 0 || o.RetryPeriod <= 0:
@@ -226,7 +242,56 @@ func (o *Options) ValidateConnection() error {
 	}
 	if o.SecretNamespace == "" {
 		errs = append(errs, errors.New("--secret-namespace: must not be empty"))
+	} else {
+		errs = append(errs, checkName("--secret-namespace", o.SecretNamespace, validation.IsDNS1123Label))
 	}
 	errs = append(errs, o.ValidateLog())
 	return errors.Join(errs...)
+}
+
+// ValidateSecretRef checks that --secret-namespace is a DNS-1123 label and
+// --secret-name a DNS-1123 subdomain, as Kubernetes requires. Empty values
+// pass: each command says itself whether a flag may be empty.
+func (o *Options) ValidateSecretRef() error {
+	var errs []error
+	if o.SecretNamespace != "" {
+		errs = append(errs, checkName("--secret-namespace", o.SecretNamespace, validation.IsDNS1123Label))
+	}
+	if o.SecretName != "" {
+		errs = append(errs, checkName("--secret-name", o.SecretName, validation.IsDNS1123Subdomain))
+	}
+	return errors.Join(errs...)
+}
+
+// checkName checks a name with one of apimachinery's validation functions
+// and returns nil, or one error wrapping ErrInvalidName with every reason.
+func checkName(flag, value string, check func(string) []string) error {
+	reasons := check(value)
+	if len(reasons) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %q: %w: %s", flag, value, ErrInvalidName, strings.Join(reasons, "; "))
+}
+
+// checkAddress checks a host:port to listen on: the host empty (every
+// interface), an IP or a DNS name; the port a number from 0 to 65535, where
+// 0 asks for any free port (tests use it; HTTPAddr tells which).
+func checkAddress(flag, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w: %w", flag, addr, ErrInvalidAddress, err)
+	}
+	var errs []string
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && n == 0) {
+		errs = append(errs, fmt.Sprintf("port %q must be a number from 0 to 65535 (0: any free port)", port))
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		if reasons := validation.IsDNS1123Subdomain(host); len(reasons) > 0 {
+			errs = append(errs, fmt.Sprintf("host %q is neither an IP address nor a DNS name", host))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s %q: %w: %s", flag, addr, ErrInvalidAddress, strings.Join(errs, "; "))
+	}
+	return nil
 }

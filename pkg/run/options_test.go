@@ -1,52 +1,180 @@
 package run
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestValidate(t *testing.T) {
+// flagError is one problem Validate must report: the flag it names and
+// the sentinel it matches (nil: only the flag name is checked).
+type flagError struct {
+	flag string
+	is   error
+}
+
+// badFlags sets each flag to a bad value alone; "every bad flag at once"
+// applies all of them.
+var badFlags = []struct {
+	name   string
+	change func(o *Options)
+	want   flagError
+}{
+	{"secret name with capitals and underscore", func(o *Options) { o.SecretName = "Bad_Name" }, flagError{"--secret-name", ErrInvalidName}},
+	{"secret name too long", func(o *Options) { o.SecretName = strings.Repeat("a", 254) }, flagError{"--secret-name", ErrInvalidName}},
+	{"secret namespace with a dot", func(o *Options) { o.SecretNamespace = "cattle.telemetry" }, flagError{"--secret-namespace", ErrInvalidName}},
+	{"config map name", func(o *Options) { o.ConfigMapName = "Bad_Name" }, flagError{"--config-map-name", ErrInvalidName}},
+	{"lease name", func(o *Options) { o.LeaderElectionID = "lease/1" }, flagError{"--leader-election-id", ErrInvalidName}},
+	{"lease namespace", func(o *Options) { o.LeaderElectionNamespace = "a.b" }, flagError{"--leader-election-namespace", ErrInvalidName}},
+	{"exporters empty", func(o *Options) { o.Exporters = "" }, flagError{"--exporters", ErrNoExporters}},
+	{"exporters only blanks and commas", func(o *Options) { o.Exporters = " , ,," }, flagError{"--exporters", ErrNoExporters}},
+	{"exporter unknown", func(o *Options) { o.Exporters = "secret,nope" }, flagError{"--exporters", nil}},
+	{"http address without port", func(o *Options) { o.HTTPAddress = "8080" }, flagError{"--http-address", ErrInvalidAddress}},
+	{"http port above 65535", func(o *Options) { o.HTTPAddress = ":65536" }, flagError{"--http-address", ErrInvalidAddress}},
+	{"http port negative", func(o *Options) { o.HTTPAddress = ":-1" }, flagError{"--http-address", ErrInvalidAddress}},
+	{"http port by service name", func(o *Options) { o.HTTPAddress = ":http" }, flagError{"--http-address", ErrInvalidAddress}},
+	{"http host unparsable", func(o *Options) { o.HTTPAddress = "bad_host!:8080" }, flagError{"--http-address", ErrInvalidAddress}},
+	{"interval below a second", func(o *Options) { o.Interval = time.Millisecond }, flagError{"--interval", ErrInvalidDuration}},
+	{"max age negative", func(o *Options) { o.MaxAge = -time.Second }, flagError{"--max-age", ErrInvalidDuration}},
+	{"debounce negative", func(o *Options) { o.Debounce = -time.Second }, flagError{"--debounce", ErrInvalidDuration}},
+	{"debounce not below interval", func(o *Options) { o.Interval, o.Debounce = time.Minute, time.Minute }, flagError{"--debounce", ErrInvalidDuration}},
+	{"mode unknown", func(o *Options) { o.Mode = "x" }, flagError{"--mode", nil}},
+	{"log format unknown", func(o *Options) { o.LogFormat = "xml" }, flagError{"--log-format", nil}},
+	{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, flagError{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s", nil}},
+	{"retry above renew over jitter", func(o *Options) { o.RetryPeriod = 9 * time.Second }, flagError{"--leader-election-retry-period 9s", nil}},
+	{"non-positive timing", func(o *Options) { o.RetryPeriod = 0 }, flagError{"must all be positive", nil}},
+}
+
+// flagErrors returns the errors errors.Join put together, one per problem.
+func flagErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok { // the joined list itself, not one inside it
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// reported reports whether one of the problems names the flag and matches
+// its sentinel.
+func reported(problems []error, w flagError) bool {
+	for _, p := range problems {
+		if strings.Contains(p.Error(), w.flag) && (w.is == nil || errors.Is(p, w.is)) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestValidateAcceptsGoodFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(o *Options)
-		want   []string // each must appear in the error; none means valid
 	}{
-		{"defaults are valid", func(*Options) {}, nil},
-		{"leader election on with defaults", func(o *Options) { o.LeaderElect = true }, nil},
+		{"defaults", func(*Options) {}},
+		{"leader election on with defaults", func(o *Options) { o.LeaderElect = true }},
 		{"short test timings", func(o *Options) {
 			o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 2*time.Second, 1500*time.Millisecond, 300*time.Millisecond
-		}, nil},
-		{"http disabled", func(o *Options) { o.HTTPAddress = "" }, nil},
-		{"http on a free port", func(o *Options) { o.HTTPAddress = "127.0.0.1:0" }, nil},
-		{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, []string{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s"}},
-		{"retry not below renew", func(o *Options) { o.RetryPeriod = o.RenewDeadline }, []string{"--leader-election-retry-period 10s"}},
-		{"retry above renew over jitter", func(o *Options) { o.RetryPeriod = 9 * time.Second }, []string{"--leader-election-retry-period 9s"}},
-		{"non-positive timing", func(o *Options) { o.RetryPeriod = 0 }, []string{"must all be positive"}},
-		{"bad http address", func(o *Options) { o.HTTPAddress = "8080" }, []string{"--http-address \"8080\""}},
-		{"bad names", func(o *Options) {
-			o.ConfigMapName, o.LeaderElectionID, o.LeaderElectionNamespace = "Bad_Name", "", "a.b"
-		}, []string{"--config-map-name", "--leader-election-id", "--leader-election-namespace"}},
-		{"every problem at once", func(o *Options) {
-			o.Mode, o.RenewDeadline, o.HTTPAddress = "x", time.Minute, "nope"
-		}, []string{"--mode", "--leader-election-renew-deadline", "--http-address"}},
+		}},
+		{"http disabled", func(o *Options) { o.HTTPAddress = "" }},
+		{"http on a free port", func(o *Options) { o.HTTPAddress = "127.0.0.1:0" }},
+		{"http on ipv6 loopback", func(o *Options) { o.HTTPAddress = "[::1]:8080" }},
+		{"http on a host name", func(o *Options) { o.HTTPAddress = "localhost:65535" }},
+		{"dotted secret name", func(o *Options) { o.SecretName = "telemetry.v1" }},
+		{"exporters with blanks", func(o *Options) { o.Exporters = " secret , " }},
+		{"one second interval", func(o *Options) { o.Interval, o.Debounce = time.Second, 100*time.Millisecond }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := NewOptions()
 			tc.change(o)
+			if err := o.Validate(); err != nil {
+				t.Fatalf("Validate() = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestValidateRejectsEachBadFlag(t *testing.T) {
+	for _, tc := range badFlags {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOptions()
+			tc.change(o)
 			err := o.Validate()
-			if len(tc.want) == 0 {
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error naming %s", tc.want.flag)
+			}
+			if !reported(flagErrors(err), tc.want) {
+				t.Fatalf("Validate() = %v\nwant a problem naming %q matching %v", err, tc.want.flag, tc.want.is)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryBadFlagAtOnce(t *testing.T) {
+	o := NewOptions()
+	o.Mode = "x"
+	o.SecretName, o.SecretNamespace, o.ConfigMapName = "Bad_Name", "a.b", "Bad_Name"
+	o.LeaderElectionID, o.LeaderElectionNamespace = "lease/1", "c.d"
+	o.Exporters = " , "
+	o.HTTPAddress = ":65536"
+	o.Interval, o.Debounce, o.MaxAge = time.Minute, time.Minute, -time.Second
+	o.RenewDeadline = o.LeaseDuration
+	o.LogFormat = "xml"
+	want := []flagError{
+		{"--mode", nil},
+		{"--secret-name", ErrInvalidName},
+		{"--secret-namespace", ErrInvalidName},
+		{"--config-map-name", ErrInvalidName},
+		{"--leader-election-id", ErrInvalidName},
+		{"--leader-election-namespace", ErrInvalidName},
+		{"--exporters", ErrNoExporters},
+		{"--http-address", ErrInvalidAddress},
+		{"--debounce", ErrInvalidDuration},
+		{"--max-age", ErrInvalidDuration},
+		{"--leader-election-renew-deadline", nil},
+		{"--log-format", nil},
+	}
+	err := o.Validate()
+	problems := flagErrors(err)
+	for _, w := range want {
+		if !reported(problems, w) {
+			t.Errorf("no problem naming %q (matching %v) in\n%v", w.flag, w.is, err)
+		}
+	}
+	if lines := strings.Split(err.Error(), "\n"); len(lines) != len(want) {
+		t.Errorf("%d lines, want %d (one per bad flag):\n%v", len(lines), len(want), err)
+	}
+}
+
+func TestValidateConnectionChecksTheNamespace(t *testing.T) {
+	o := NewOptions()
+	o.SecretNamespace = "Bad_NS"
+	if err := o.ValidateConnection(); !errors.Is(err, ErrInvalidName) || !strings.Contains(err.Error(), "--secret-namespace") {
+		t.Fatalf("ValidateConnection() = %v, want ErrInvalidName naming --secret-namespace", err)
+	}
+}
+
+func TestValidateSecretRef(t *testing.T) {
+	for _, tc := range []struct {
+		name, namespace, secret string
+		flags                   []string
+	}{
+		{"good", "cattle-telemetry-system", "telemetry", nil},
+		{"empty is left to the command", "", "", nil},
+		{"both bad", "a.b", "Bad_Name", []string{"--secret-namespace", "--secret-name"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOptions()
+			o.SecretNamespace, o.SecretName = tc.namespace, tc.secret
+			err := o.ValidateSecretRef()
+			if len(tc.flags) == 0 {
 				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
+					t.Fatalf("ValidateSecretRef() = %v, want nil", err)
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want errors naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %v\nwant it to contain %q", err, w)
+			for _, f := range tc.flags {
+				if !reported(flagErrors(err), flagError{f, ErrInvalidName}) {
+					t.Errorf("ValidateSecretRef() = %v, want ErrInvalidName naming %s", err, f)
 				}
 			}
 		})

@@ -41,6 +41,7 @@ type Controller struct {
 
 	opts      *Options
 	exporters []registration
+	version   *versionWatch
 	listener  net.Listener
 	log       *logrus.Entry
 }
@@ -68,7 +69,7 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	if err != nil {
 		return nil, err
 	}
-	met := metrics.New(metrics.Options{CacheObjects: src.CacheObjects})
+	met := metrics.New(metrics.Options{CacheObjects: src.CacheObjects, CacheSynced: src.CacheSynced})
 	c := &Controller{Sources: src, Metrics: met, opts: o, log: log}
 	c.Switch, err = newSwitch(src.ConfigMaps.Informer(), src.ConfigMaps.Cache(), o.SecretNamespace, o.ConfigMapName,
 		log.WithField("component", "switch"), met.SetTelemetryEnabled)
@@ -78,8 +79,16 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	c.Manager = manager.New(met.Source(src.Gatherer), manager.Options{
 		Log:      log.WithField("component", "manager"),
 		Debounce: o.Debounce,
-		Ready:    src.WaitForSync,
-		OnRun:    met.OnRun,
+		// Nothing is exported before the caches synced and, in rancher
+		// mode, the install-uuid Setting exists: the wait ends with the
+		// Setting's event, not with a backoff.
+		Ready: func(ctx context.Context) error {
+			if err := src.WaitForSync(ctx); err != nil {
+				return err
+			}
+			return src.WaitForInstallUUID(ctx)
+		},
+		OnRun: met.OnRun,
 	})
 	deps := exporters.Deps{
 		Report: report.New(src.Identity.Key),
@@ -108,6 +117,12 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	// namespace (an edited or deleted payload), asks every exporter for a run;
 	// the manager coalesces bursts and exporters write only real changes.
 	src.OnChange(func(any) { c.Manager.TriggerAll() })
+	// An upgrade of the cluster the manager runs in shows within
+	// min(--interval, 10m), without a restart.
+	c.version = &versionWatch{
+		discovery: src.Kube.Discovery(), set: src.Gatherer.SetKubernetesVersion, changed: c.Manager.TriggerAll,
+		every: versionEvery(o.Interval), clock: clock.RealClock{}, log: log.WithField("component", "version"),
+	}
 	if o.LeaderElect {
 		if c.LeaderIdentity, err = leader.Identity(); err != nil {
 			return nil, err
@@ -147,7 +162,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			return
 		}
 		log := c.log.WithField("component", "http")
-		if err := metrics.Serve(ctx, c.listener, c.Metrics.Handler(c.Sources.Synced), log); err != nil {
+		if err := metrics.Serve(ctx, c.listener, c.Metrics.Handler(c.Sources.Ready), log); err != nil {
 			// Exporting goes on; the probes will tell.
 			log.WithError(err).Error("metrics and health server stopped")
 		}
@@ -160,9 +175,14 @@ func (c *Controller) Run(ctx context.Context) error {
 
 func (c *Controller) run(ctx context.Context) error {
 	if err := c.Sources.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while a cache could not sync: /readyz said why.
+			return nil
+		}
 		return fmt.Errorf("starting caches: %w", err)
 	}
 	go c.Switch.Run(ctx)
+	go c.version.Run(ctx)
 	if !c.opts.LeaderElect {
 		c.Metrics.SetLeader(true)
 		c.export(ctx)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
@@ -108,12 +109,16 @@ type Sources struct {
 	// informers are those whose changes OnChange reports.
 	informers []toolscache.SharedIndexInformer
 	// caches are every informer, by kind, for readiness and metrics.
-	caches []kindInformer
-}
+	caches []*cacheStatus
+	clock  clock.PassiveClock
+	log    *logrus.Entry
 
-type kindInformer struct {
-	kind     string
-	informer toolscache.SharedIndexInformer
+	// settings reads the install-uuid Setting in rancher mode; nil in
+	// kubernetes mode, where the identity Secret holds the install UUID.
+	settings gatherer.SettingGetter
+	// settingChanged receives a value (without blocking the informer) when
+	// the install-uuid Setting is added, changed or deleted.
+	settingChanged chan struct{}
 }
 
 // SourceOptions say what Connect reads.
@@ -130,6 +135,8 @@ type SourceOptions struct {
 	// runtime switch).
 	ConfigMaps bool
 	Log        *logrus.Entry
+	// Clock throttles the warnings of caches that cannot sync. Default real.
+	Clock clock.PassiveClock
 }
 
 // Connect builds the clients and caches of one API server, reads the install
@@ -166,7 +173,11 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 	}
 	install.ClusterUUID = string(ks.UID)
 
-	src := &Sources{Mode: mode, Kube: kube}
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	src := &Sources{Mode: mode, Kube: kube, clock: clk, log: log.WithField("component", "cache")}
 	if o.CreateIdentity {
 		src.Identity, err = identity.Load(ctx, kube.CoreV1(), o.Namespace, o.IdentityName)
 		if apierrors.IsNotFound(err) && o.CreateNamespace {
@@ -184,7 +195,12 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 		}
 		src.Identity, src.Ephemeral = EphemeralIdentity(), true
 	}
-	install.InstallUUID = src.Identity.InstallUUID
+	if mode == snapshot.ModeKubernetes {
+		// In rancher mode the install UUID is Rancher's own, from the
+		// install-uuid Setting: the identity's random one would make the
+		// same installation look like another one.
+		install.InstallUUID = src.Identity.InstallUUID
+	}
 
 	scheme := Scheme()
 	secretGVK := corev1.SchemeGroupVersion.WithKind("Secret")
@@ -204,14 +220,14 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 		return nil, fmt.Errorf("building core factory: %w", err)
 	}
 	src.Secrets = coreFactory.Core().V1().Secret()
-	src.watch("Secret", src.Secrets.Informer(), slimSecret)
+	src.watch("Secret", corev1.SchemeGroupVersion.WithResource("secrets"), src.Secrets.Informer(), slimSecret)
 	if o.ConfigMaps {
 		// Not watched for changes: the switch has a handler of its own,
 		// and a ConfigMap is no reason to export.
 		src.ConfigMaps = coreFactory.Core().V1().ConfigMap()
 		inf := src.ConfigMaps.Informer()
 		utilruntimeMust(inf.SetTransform(slimSecret))
-		src.caches = append(src.caches, kindInformer{"ConfigMap", inf})
+		src.follow("ConfigMap", corev1.SchemeGroupVersion.WithResource("configmaps"), inf)
 	}
 
 	gcfg := gatherer.Config{Mode: mode, Install: install, Log: log}
@@ -220,40 +236,130 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 		nodes := generic.NewController[*v3.Node, *v3.NodeList](v3.NodeGVK, v3.NodeResource.Resource, true, src.Factory)
 		settings := generic.NewNonNamespacedController[*v3.Setting, *v3.SettingList](v3.SettingGVK, v3.SettingResource.Resource, src.Factory)
 		features := generic.NewNonNamespacedController[*v3.Feature, *v3.FeatureList](v3.FeatureGVK, v3.FeatureResource.Resource, src.Factory)
-		src.watch(v3.ClusterGVK.Kind, clusters.Informer(), v3.TransformCluster)
-		src.watch(v3.NodeGVK.Kind, nodes.Informer(), v3.TransformNode)
-		src.watch(v3.SettingGVK.Kind, settings.Informer(), v3.TransformMeta)
-		src.watch(v3.FeatureGVK.Kind, features.Informer(), v3.TransformMeta)
+		src.watch(v3.ClusterGVK.Kind, v3.ClusterResource, clusters.Informer(), v3.TransformCluster)
+		src.watch(v3.NodeGVK.Kind, v3.NodeResource, nodes.Informer(), v3.TransformNode)
+		src.watch(v3.SettingGVK.Kind, v3.SettingResource, settings.Informer(), v3.TransformMeta)
+		src.watch(v3.FeatureGVK.Kind, v3.FeatureResource, features.Informer(), v3.TransformMeta)
 		gcfg.Clusters, gcfg.Nodes, gcfg.Settings, gcfg.Features = clusters.Cache(), nodes.Cache(), settings.Cache(), features.Cache()
+		src.settings = settings.Cache()
+		src.settingChanged = make(chan struct{}, 1)
+		_, _ = settings.Informer().AddEventHandler(toolscache.FilteringResourceEventHandler{
+			FilterFunc: isInstallUUIDSetting,
+			Handler: toolscache.ResourceEventHandlerFuncs{
+				AddFunc:    func(any) { src.settingEvent() },
+				UpdateFunc: func(any, any) { src.settingEvent() },
+				DeleteFunc: func(any) { src.settingEvent() },
+			},
+		})
 	} else {
 		nodes := coreFactory.Core().V1().Node()
-		src.watch("Node", nodes.Informer(), slimCoreNode)
+		src.watch("Node", corev1.SchemeGroupVersion.WithResource("nodes"), nodes.Informer(), slimCoreNode)
 		gcfg.CoreNodes = nodes.Cache()
 	}
 	src.Gatherer, err = gatherer.New(gcfg)
 	if err != nil {
 		return nil, err
 	}
+	// Seeds the version the periodic re-read compares with, so that
+	// its first read does not count as a change.
+	src.Gatherer.SetKubernetesVersion(install.KubernetesVersion)
 	return src, nil
 }
 
 // watch strips what the gatherer never reads before objects enter the
 // cache, and has OnChange report the informer's changes.
-func (s *Sources) watch(kind string, inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
+func (s *Sources) watch(kind string, gvr schema.GroupVersionResource, inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
 	// SetTransform fails only after the informer started; these are new.
 	utilruntimeMust(inf.SetTransform(transform))
 	s.informers = append(s.informers, inf)
-	s.caches = append(s.caches, kindInformer{kind, inf})
+	s.follow(kind, gvr, inf)
 }
 
-// Synced reports, without blocking, whether every cache has synced.
-func (s *Sources) Synced() bool {
+// follow records the informer's list and watch errors, for readiness,
+// metrics and throttled warnings.
+func (s *Sources) follow(kind string, gvr schema.GroupVersionResource, inf toolscache.SharedIndexInformer) {
+	c := newCacheStatus(kind, gvr, inf, s.clock, s.log)
+	// Fails only after the informer started; these are new.
+	utilruntimeMust(inf.SetWatchErrorHandlerWithContext(c.watchError))
+	s.caches = append(s.caches, c)
+}
+
+func isInstallUUIDSetting(obj any) bool {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, err := meta.Accessor(obj)
+	return err == nil && m.GetName() == gatherer.SettingInstallUUID
+}
+
+func (s *Sources) settingEvent() {
+	select {
+	case s.settingChanged <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// CacheSynced reports, by kind, whether each cache has synced.
+func (s *Sources) CacheSynced() map[string]bool {
+	out := make(map[string]bool, len(s.caches))
 	for _, c := range s.caches {
-		if !c.informer.HasSynced() {
-			return false
+		out[c.kind] = c.synced()
+	}
+	return out
+}
+
+// Ready returns nil once every cache has synced and, in rancher mode, the
+// install-uuid Setting is known. Else it says why not: each cache not
+// synced with its last list or watch error (matching ErrNotSynced), or
+// ErrWaitingForInstallUUID.
+func (s *Sources) Ready() error {
+	var problems notReady
+	for _, c := range s.caches {
+		if err := c.problem(); err != nil {
+			problems = append(problems, err)
 		}
 	}
-	return true
+	if len(problems) > 0 {
+		return problems
+	}
+	if !s.installUUIDKnown() {
+		return ErrWaitingForInstallUUID
+	}
+	return nil
+}
+
+// installUUIDKnown reports whether the install UUID is known: always in
+// kubernetes mode, once the install-uuid Setting has a value in rancher
+// mode.
+func (s *Sources) installUUIDKnown() bool {
+	if s.settings == nil {
+		return true
+	}
+	st, err := s.settings.Get(gatherer.SettingInstallUUID)
+	return err == nil && st.Effective() != ""
+}
+
+// WaitForInstallUUID blocks, in rancher mode, until the install-uuid
+// Setting has a value or ctx ends; it logs once that it waits. It returns
+// at once in kubernetes mode. Call it once the caches have synced.
+func (s *Sources) WaitForInstallUUID(ctx context.Context) error {
+	logged := false
+	for !s.installUUIDKnown() {
+		if !logged {
+			s.log.WithField("setting", gatherer.SettingInstallUUID).
+				Info("waiting for setting install-uuid: nothing is exported until Rancher has set it")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.settingChanged:
+		}
+	}
+	if logged {
+		s.log.WithField("setting", gatherer.SettingInstallUUID).Info("setting install-uuid found")
+	}
+	return nil
 }
 
 // CacheObjects returns the number of objects in each cache, by kind. It
