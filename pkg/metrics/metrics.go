@@ -59,7 +59,7 @@ type Metrics struct {
 	lastSuccess  *prometheus.GaugeVec
 	payloadBytes *prometheus.GaugeVec
 	secretWrites *prometheus.CounterVec
-	invalid      prometheus.Gauge
+	invalid      *prometheus.GaugeVec
 	leader       prometheus.Gauge
 	enabled      prometheus.Gauge
 }
@@ -94,10 +94,10 @@ func New(o Options) *Metrics {
 			Namespace: Namespace, Name: "secret_writes_total",
 			Help: "Writes of a payload Secret; an unchanged payload is not written.",
 		}, []string{"exporter"}),
-		invalid: prometheus.NewGauge(prometheus.GaugeOpts{
+		invalid: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "invalid_objects",
-			Help: "Objects left out of the last snapshot because they could not be read (for example a node with CPU \"abc\").",
-		}),
+			Help: "Objects of the last snapshot with at least one problem, by kind (a node with a bad CPU and a bad memory counts once); invalid nodes are left out of the sums.",
+		}, []string{"kind"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "leader",
 			Help: "1 while this replica is the one that exports (always 1 without leader election), else 0.",
@@ -173,12 +173,22 @@ func (m *Metrics) OnSecretWrite(exporter string) func(bytes int) {
 	}
 }
 
+// invalidKinds always have an invalid_objects series, so that a kind whose
+// objects were all repaired reads 0 rather than its last count.
+var invalidKinds = []string{"Cluster", "Node", "Setting", "Feature"}
+
 // Source wraps src so that every snapshot it gives sets invalid_objects.
 func (m *Metrics) Source(src manager.Source) manager.Source {
 	return manager.SourceFunc(func() (*snapshot.Snapshot, error) {
 		s, err := src.Snapshot()
 		if err == nil && s != nil {
-			m.invalid.Set(float64(len(s.Problems)))
+			counts := s.InvalidObjects()
+			for _, kind := range invalidKinds {
+				m.invalid.WithLabelValues(kind).Set(float64(counts[kind]))
+			}
+			for kind, n := range counts {
+				m.invalid.WithLabelValues(kind).Set(float64(n))
+			}
 		}
 		return s, err
 	})

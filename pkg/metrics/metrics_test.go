@@ -77,23 +77,43 @@ func TestSecretWritesAndPayloadBytes(t *testing.T) {
 
 func TestSourceSetsInvalidObjects(t *testing.T) {
 	m := newMetrics(nil)
-	problems := []snapshot.Problem{{}, {}, {}}
+	// Two problems of one node count once.
+	problems := []snapshot.Problem{
+		{Object: "Node c-a/m-1", Field: "status.internalNodeStatus.capacity.cpu"},
+		{Object: "Node c-a/m-1", Field: "status.internalNodeStatus.capacity.memory"},
+		{Object: "Node c-a/m-2", Field: "spec.worker"},
+		{Object: "Setting server-url", Field: "value"},
+	}
 	src := m.Source(manager.SourceFunc(func() (*snapshot.Snapshot, error) {
 		return &snapshot.Snapshot{Problems: problems}, nil
 	}))
 	if _, err := src.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(m.invalid); got != 3 {
-		t.Fatalf("invalid_objects = %v, want 3", got)
+	if got := testutil.ToFloat64(m.invalid.WithLabelValues("Node")); got != 2 {
+		t.Fatalf("invalid_objects{kind=Node} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.invalid.WithLabelValues("Setting")); got != 1 {
+		t.Fatalf("invalid_objects{kind=Setting} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.invalid.WithLabelValues("Cluster")); got != 0 {
+		t.Fatalf("invalid_objects{kind=Cluster} = %v, want 0", got)
 	}
 
 	failing := m.Source(manager.SourceFunc(func() (*snapshot.Snapshot, error) { return nil, errors.New("no cache") }))
 	if _, err := failing.Snapshot(); err == nil {
 		t.Fatal("the source's error was swallowed")
 	}
-	if got := testutil.ToFloat64(m.invalid); got != 3 {
-		t.Fatalf("invalid_objects = %v after a failed snapshot, want the last known 3", got)
+	if got := testutil.ToFloat64(m.invalid.WithLabelValues("Node")); got != 2 {
+		t.Fatalf("invalid_objects{kind=Node} = %v after a failed snapshot, want the last known 2", got)
+	}
+
+	repaired := m.Source(manager.SourceFunc(func() (*snapshot.Snapshot, error) { return &snapshot.Snapshot{}, nil }))
+	if _, err := repaired.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.invalid.WithLabelValues("Node")); got != 0 {
+		t.Fatalf("invalid_objects{kind=Node} = %v once every node is repaired, want 0", got)
 	}
 }
 

@@ -238,7 +238,7 @@ func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, 
 		features := generic.NewNonNamespacedController[*v3.Feature, *v3.FeatureList](v3.FeatureGVK, v3.FeatureResource.Resource, src.Factory)
 		src.watch(v3.ClusterGVK.Kind, v3.ClusterResource, clusters.Informer(), v3.TransformCluster)
 		src.watch(v3.NodeGVK.Kind, v3.NodeResource, nodes.Informer(), v3.TransformNode)
-		src.watch(v3.SettingGVK.Kind, v3.SettingResource, settings.Informer(), v3.TransformMeta)
+		src.watch(v3.SettingGVK.Kind, v3.SettingResource, settings.Informer(), v3.TransformSetting)
 		src.watch(v3.FeatureGVK.Kind, v3.FeatureResource, features.Informer(), v3.TransformMeta)
 		gcfg.Clusters, gcfg.Nodes, gcfg.Settings, gcfg.Features = clusters.Cache(), nodes.Cache(), settings.Cache(), features.Cache()
 		src.settings = settings.Cache()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -144,6 +145,28 @@ func TestHostileObjectsOnTheRealAPIServer(t *testing.T) {
 		t.Errorf("features = %v: a feature with only wrong-typed values counts as enabled", r.Install.Features)
 	}
 
+	// Objects with problems, by kind: the five hostile nodes and the
+	// sample's node with CPU "abc"; both hostile clusters; server-url (the
+	// unread ui-banners Setting is not kept, so neither is its problem);
+	// the hostile feature.
+	eventually(t, "invalid_objects by kind", func() (bool, error) {
+		code, body, err := httpGet("http://" + ctl.HTTPAddr() + "/metrics")
+		if err != nil || code != http.StatusOK {
+			return false, fmt.Errorf("%d %v", code, err)
+		}
+		for _, want := range []string{
+			`telemetry_manager_invalid_objects{kind="Node"} 6`,
+			`telemetry_manager_invalid_objects{kind="Cluster"} 2`,
+			`telemetry_manager_invalid_objects{kind="Setting"} 1`,
+			`telemetry_manager_invalid_objects{kind="Feature"} 1`,
+		} {
+			if !strings.Contains(body, want+"\n") {
+				return false, fmt.Errorf("no %s in\n%s", want, grepLines(body, "invalid_objects"))
+			}
+		}
+		return true, nil
+	})
+
 	resp, err := http.Get("http://" + ctl.HTTPAddr() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -198,4 +221,14 @@ func loosenSchemas(t *testing.T, c *fixtures.Client, names ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func grepLines(body, substr string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -103,7 +103,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 		`telemetry_manager_cache_objects{kind="Feature"}`:          func(v float64) bool { return v > 0 },
 		`telemetry_manager_cache_objects{kind="Secret"}`:           func(v float64) bool { return v >= 2 }, // identity and payload
 		`telemetry_manager_cache_objects{kind="ConfigMap"}`:        func(v float64) bool { return v >= 0 },
-		`telemetry_manager_invalid_objects`:                        func(v float64) bool { return v == float64(sampleTotals.InvalidNodes) },
+		`telemetry_manager_invalid_objects{kind="Node"}`:           func(v float64) bool { return v == float64(sampleTotals.InvalidNodes) },
 		`telemetry_manager_leader`:                                 func(v float64) bool { return v == 1 },
 		`telemetry_manager_telemetry_enabled`:                      func(v float64) bool { return v == 1 },
 	}
