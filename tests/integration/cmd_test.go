@@ -122,17 +122,61 @@ func TestPayloadFromFileMatchesLivePayload(t *testing.T) {
 
 func TestPayloadBadFileNamesFileAndObject(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	content := "apiVersion: management.cattle.io/v3\nkind: Node\nmetadata:\n  name: broken\n  namespace: c-1\nspec:\n  worker: \"yes please\"\n"
+	content := "apiVersion: management.cattle.io/v3\nkind: Node\nmetadata:\n  name: broken\n  namespace: c-1\n  labels: [1]\n"
 	if err := os.WriteFile(bad, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(binary(t), "payload", "--from-file", bad).CombinedOutput()
 	if err == nil {
-		t.Fatalf("payload accepted a node whose spec.worker is a string:\n%s", out)
+		t.Fatalf("payload accepted a node whose metadata cannot be read:\n%s", out)
 	}
 	for _, want := range []string{bad, "Node c-1/broken"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("error does not name %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestPayloadWrongTypedFieldIsAnInvalidNode: a wrong JSON type in a field
+// is a problem of that node, as on a live cluster: the payload is rendered,
+// the node counts as invalid, and the warning names the object and field.
+func TestPayloadWrongTypedFieldIsAnInvalidNode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.yaml")
+	content := `apiVersion: management.cattle.io/v3
+kind: Setting
+metadata: {name: install-uuid}
+value: 8d8c5a8e-2a1f-4c7e-9b3d-6f0e1a2b3c4d
+---
+apiVersion: management.cattle.io/v3
+kind: Cluster
+metadata: {name: local}
+---
+apiVersion: management.cattle.io/v3
+kind: Node
+metadata: {name: broken, namespace: local}
+spec: {worker: "yes please"}
+status: {internalNodeStatus: {capacity: {cpu: "4", memory: 8Gi}}}
+`
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "payload", "--from-file", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("payload: %v\n%s", err, stderr.String())
+	}
+	var r report.Report
+	if err := jsonUnmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Totals.InvalidNodes != 1 || r.Totals.Nodes != 0 {
+		t.Errorf("totals = %+v, want the node invalid", r.Totals)
+	}
+	for _, want := range []string{"Node local/broken", "spec.worker", "a string, want a boolean"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("warning does not name %q:\n%s", want, stderr.String())
 		}
 	}
 }
