@@ -277,10 +277,10 @@ func (e *Exporter) differs(current *corev1.Secret, want rendering) string {
 	switch {
 	case !ok:
 		return "payload missing"
-	case !bytes.Equal(data, want.payload) && a[AnnotationContentDigest] != want.contentDigest:
+	case !bytes.Equal(data, want.payload) && e.last.payload != nil && e.last.contentDigest != want.contentDigest:
 		return "content changed"
 	case !bytes.Equal(data, want.payload):
-		return "payload is not the one the exporter writes"
+		return "payload is not the one the exporter writes (edited, or changed while it was not running)"
 	case a[AnnotationSignature] != Sign(e.opts.SigningKey, want.payload):
 		return "signature missing or wrong"
 	case a[AnnotationPayloadDigest] != Digest(want.payload) || a[AnnotationContentDigest] != want.contentDigest:

@@ -274,6 +274,11 @@ var forgeries = []struct {
 		s.Annotations[AnnotationPayloadDigest] = Digest(forged)
 		s.Annotations[AnnotationContentDigest] = Digest(content)
 	}, true},
+	{"payload rewritten with its digest annotation, content digest and signature kept", func(s *corev1.Secret) {
+		forged, _ := scc.Encoder{}.Encode(snap(1000), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		s.Data[DefaultKey] = forged
+		s.Annotations[AnnotationPayloadDigest] = Digest(forged)
+	}, false},
 	{"payload rewritten, digests matching, signed with another key", func(s *corev1.Secret) {
 		forged, _ := scc.Encoder{}.Encode(snap(1000), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 		s.Data[DefaultKey] = forged
