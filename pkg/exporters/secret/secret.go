@@ -241,7 +241,10 @@ func (e *Exporter) plan(s *snapshot.Snapshot, current *corev1.Secret, contentDig
 	if e.last.payload != nil && e.last.contentDigest == contentDigest && !e.expired(e.last.changed, now) {
 		return e.last, nil
 	}
-	if current != nil {
+	// When the Secret still holds what this process last wrote, the content
+	// changed since and rendering it again at the Secret's time is wasted.
+	ownOld := current != nil && e.last.payload != nil && bytes.Equal(current.Data[e.opts.Key], e.last.payload)
+	if current != nil && !ownOld {
 		if t, err := time.Parse(time.RFC3339, current.Annotations[AnnotationLastChanged]); err == nil && !e.expired(t, now) {
 			payload, err := e.enc.Encode(s, t)
 			if err != nil {

@@ -483,3 +483,31 @@ func TestVerifySignature(t *testing.T) {
 		})
 	}
 }
+
+// counting is the scc encoder counting its renders.
+type counting struct {
+	scc.Encoder
+	calls *int
+}
+
+func (c counting) Encode(s *snapshot.Snapshot, now time.Time) ([]byte, error) {
+	*c.calls++
+	return c.Encoder.Encode(s, now)
+}
+
+func TestExportRendersOnceMoreWhenContentChanges(t *testing.T) {
+	calls := 0
+	f := newFixture(t, func(o *Options) { o.Encoder = counting{calls: &calls} })
+	f.export(t, snap(3))
+	calls = 0
+	f.export(t, snap(3))
+	if calls != 1 {
+		t.Fatalf("an unchanged export rendered %d times, want 1 (the content)", calls)
+	}
+	calls = 0
+	f.clock.Step(time.Minute)
+	f.export(t, snap(4))
+	if calls != 2 {
+		t.Fatalf("a content change rendered %d times, want 2 (the content, then the payload)", calls)
+	}
+}
