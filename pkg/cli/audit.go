@@ -16,6 +16,7 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/encoding/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+	"github.com/rancher/telemetry-manager/pkg/identity"
 	"github.com/rancher/telemetry-manager/pkg/run"
 )
 
@@ -38,6 +39,7 @@ func (o *AuditOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default $KUBECONFIG, else in-cluster)")
 	fs.StringVar(&o.SecretNamespace, "secret-namespace", o.SecretNamespace, "namespace of the telemetry Secret")
 	fs.StringVar(&o.SecretName, "secret-name", o.SecretName, "name of the telemetry Secret")
+	fs.StringVar(&o.IdentityName, "identity-name", o.IdentityName, "name of the identity Secret in --secret-namespace, whose key verifies the payload signature")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "text (a summary) or json (the raw payload)")
 	o.AddLogFlags(fs)
 }
@@ -48,8 +50,8 @@ func (o *AuditOptions) Validate() error {
 	if o.Output != "text" && o.Output != "json" {
 		errs = append(errs, fmt.Errorf("--output %q: must be text or json", o.Output))
 	}
-	if o.SecretNamespace == "" || o.SecretName == "" {
-		errs = append(errs, errors.New("--secret-namespace and --secret-name must not be empty"))
+	if o.SecretNamespace == "" || o.SecretName == "" || o.IdentityName == "" {
+		errs = append(errs, errors.New("--secret-namespace, --secret-name and --identity-name must not be empty"))
 	}
 	errs = append(errs, o.ValidateSecretRef())
 	errs = append(errs, o.ValidateLog())
@@ -57,8 +59,12 @@ func (o *AuditOptions) Validate() error {
 }
 
 // Audit reads the telemetry Secret, checks its payload against the digest
-// annotation and the schema of its format, and prints a summary (or the raw
-// payload). A failed check returns an error wrapping ErrAudit.
+// annotation and the schema of its format, verifies its signature when it
+// may read the identity Secret, and prints a summary (or the raw payload).
+// A failed check, a missing or wrong signature included, returns an error
+// wrapping ErrAudit. An identity Secret that cannot be read (forbidden, not
+// found, invalid) is not a failure: the summary says the signature was not
+// checked, and why.
 func Audit(ctx context.Context, secrets typedcorev1.SecretsGetter, o *AuditOptions, out io.Writer) error {
 	ref := o.SecretNamespace + "/" + o.SecretName
 	s, err := secrets.Secrets(o.SecretNamespace).Get(ctx, o.SecretName, metav1.GetOptions{})
@@ -96,12 +102,17 @@ func Audit(ctx context.Context, secrets typedcorev1.SecretsGetter, o *AuditOptio
 		problems = append(problems, fmt.Errorf("annotation %s is %q: want %s or %s", secret.AnnotationFormat, format, report.FormatName, scc.FormatName))
 	}
 
+	sig, err := checkSignature(ctx, secrets, o, payload, s.Annotations[secret.AnnotationSignature])
+	if err != nil {
+		problems = append(problems, fmt.Errorf("signature: %w", err))
+	}
+
 	if o.Output == "json" {
 		if _, err := out.Write(payload); err != nil {
 			return err
 		}
 	} else {
-		printSummary(out, ref, s.Annotations, format, payload, problems)
+		printSummary(out, ref, s.Annotations, format, payload, sig, problems)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: secret %s: %w", ErrAudit, ref, errors.Join(problems...))
@@ -109,7 +120,24 @@ func Audit(ctx context.Context, secrets typedcorev1.SecretsGetter, o *AuditOptio
 	return nil
 }
 
-func printSummary(out io.Writer, ref string, ann map[string]string, format string, payload []byte, problems []error) {
+// checkSignature verifies the payload signature with the signing key derived
+// from the identity Secret. It returns what the summary says about the
+// signature, and an error when the signature is missing or wrong while the
+// identity was readable.
+func checkSignature(ctx context.Context, secrets typedcorev1.SecretsGetter, o *AuditOptions, payload []byte, annotation string) (string, error) {
+	id, err := identity.Read(ctx, secrets, o.SecretNamespace, o.IdentityName)
+	if err != nil {
+		// Forbidden, not found, invalid or unreachable: an auditor may
+		// be allowed to read the payload but not the key that signs it.
+		return "signature not checked: " + err.Error(), nil
+	}
+	if err := secret.VerifySignature(id.SigningKey(), payload, annotation); err != nil {
+		return "signature rejected", err
+	}
+	return "signature verified", nil
+}
+
+func printSummary(out io.Writer, ref string, ann map[string]string, format string, payload []byte, sig string, problems []error) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	defer w.Flush()
 	fmt.Fprintf(w, "Secret:\t%s\n", ref)
@@ -152,10 +180,10 @@ func printSummary(out io.Writer, ref string, ann map[string]string, format strin
 		}
 	}
 	if len(problems) == 0 {
-		fmt.Fprintf(w, "Check:\tOK (digest and schema verified)\n")
+		fmt.Fprintf(w, "Check:\tOK (digest and schema verified, %s)\n", sig)
 		return
 	}
-	fmt.Fprintf(w, "Check:\tFAILED\n")
+	fmt.Fprintf(w, "Check:\tFAILED (%s)\n", sig)
 	for _, p := range problems {
 		fmt.Fprintf(w, "  -\t%v\n", p)
 	}

@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/testsnap"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/encoding/scc"
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
 
 func TestFormats(t *testing.T) {
@@ -65,5 +67,121 @@ func TestByFormatReportNeedsKey(t *testing.T) {
 	}
 	if _, err := e.Encode(testsnap.Sample(), time.Time{}); !errors.Is(err, report.ErrNoKey) {
 		t.Errorf("err = %v, want report.ErrNoKey", err)
+	}
+}
+
+// rewriting encodes with a real encoder of the format, then replaces old by
+// new in the payload: a stand-in for an encoder with a bug.
+type rewriting struct {
+	snapshot.Encoder
+	old, new string
+	calls    *int
+}
+
+func (r rewriting) Encode(s *snapshot.Snapshot, now time.Time) ([]byte, error) {
+	if r.calls != nil {
+		*r.calls++
+	}
+	out, err := r.Encoder.Encode(s, now)
+	return bytes.Replace(out, []byte(r.old), []byte(r.new), 1), err
+}
+
+// renamed is an encoder whose format has no schema in the table.
+type renamed struct{ snapshot.Encoder }
+
+func (renamed) Format() string { return "json" }
+
+func TestValidatingPassesValidPayloadsUnchanged(t *testing.T) {
+	for _, name := range Formats() {
+		t.Run(name, func(t *testing.T) {
+			e, err := ByFormat(name, []byte("key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := e.Encode(testsnap.Sample(), time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Validating(e).Encode(testsnap.Sample(), time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Validating changed the payload:\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestValidatingRefusesPayloadTheSchemaRefuses(t *testing.T) {
+	tests := []struct {
+		name      string
+		enc       snapshot.Encoder
+		field     string
+		formatErr error
+	}{
+		{
+			name:  "scc version that is not X.Y.Z",
+			enc:   rewriting{Encoder: scc.Encoder{}, old: `"version": "2.12.1"`, new: `"version": "dev"`},
+			field: "/version", formatErr: scc.ErrInvalid,
+		},
+		{
+			name:  "report schema version unknown",
+			enc:   rewriting{Encoder: report.New([]byte("key")), old: `"schemaVersion": "1"`, new: `"schemaVersion": "99"`},
+			field: "/schemaVersion", formatErr: report.ErrInvalid,
+		},
+		{
+			name:  "scc feature flag null",
+			enc:   rewriting{Encoder: scc.Encoder{}, old: `"feature_flags": [`, new: `"feature_flags": null, "x": [`},
+			field: "/feature_flags", formatErr: scc.ErrInvalid,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := tt.enc.Encode(testsnap.Sample(), time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(raw), tt.field[1:]) {
+				t.Fatalf("test set-up: payload has no %s:\n%s", tt.field, raw)
+			}
+			out, err := Validating(tt.enc).Encode(testsnap.Sample(), time.Unix(0, 0))
+			if !errors.Is(err, ErrInvalidPayload) || !errors.Is(err, tt.formatErr) {
+				t.Fatalf("err = %v, want ErrInvalidPayload wrapping the format's invalid error", err)
+			}
+			if !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("error %q does not name the field %s", err, tt.field)
+			}
+			if out != nil {
+				t.Errorf("an invalid payload came out: %s", out)
+			}
+		})
+	}
+}
+
+func TestValidatingRefusesFormatWithoutSchema(t *testing.T) {
+	out, err := Validating(renamed{scc.Encoder{}}).Encode(testsnap.Sample(), time.Unix(0, 0))
+	if !errors.Is(err, ErrUnknownFormat) || out != nil {
+		t.Fatalf("Encode = %d bytes, %v; want no payload and ErrUnknownFormat", len(out), err)
+	}
+}
+
+func TestValidatingTwiceValidatesOnce(t *testing.T) {
+	calls := 0
+	e := Validating(Validating(rewriting{Encoder: scc.Encoder{}, calls: &calls}))
+	if _, err := e.Encode(testsnap.Sample(), time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if inner, ok := e.(validating).Encoder.(validating); ok {
+		t.Fatalf("the validating encoder wraps another one: %T", inner)
+	}
+	if calls != 1 {
+		t.Fatalf("inner encoder called %d times, want 1", calls)
+	}
+}
+
+func TestValidateUnknownFormat(t *testing.T) {
+	if err := Validate("json", []byte(`{}`)); !errors.Is(err, ErrUnknownFormat) || errors.Is(err, ErrInvalidPayload) {
+		t.Fatalf("err = %v, want ErrUnknownFormat only", err)
 	}
 }

@@ -1,13 +1,16 @@
 // Package identity keeps the per-install secrets of telemetry in a Secret of
 // the telemetry namespace: the HMAC key that turns cluster names into
-// pseudonymous ids, and (in kubernetes mode, where no Rancher setting holds
+// pseudonymous ids (and, derived from it, the key payloads are signed
+// with), and (in kubernetes mode, where no Rancher setting holds
 // one) the install UUID. Both are generated once and survive restarts, so
 // cluster ids and the install UUID are stable.
 package identity
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +31,10 @@ const (
 	KeyInstallUUID = "installUUID"
 )
 
+// SigningKeyLabel is the message the signing key is derived with. The
+// version suffix changes if the derivation ever does.
+const SigningKeyLabel = "telemetry.cattle.io/signature/v1"
+
 // keyBytes is the length of a generated HMAC key.
 const keyBytes = 32
 
@@ -38,6 +45,21 @@ var ErrInvalid = errors.New("invalid identity secret")
 type Identity struct {
 	Key         []byte
 	InstallUUID string
+}
+
+// SigningKey is the key payload signatures are made with:
+// HMAC-SHA256(Key, SigningKeyLabel), where Key is the hex-decoded hmacKey of
+// the identity Secret. The pseudonym key itself never signs anything, so a
+// signature reveals nothing about it, and one secret still serves both.
+func (id Identity) SigningKey() []byte {
+	return DeriveSigningKey(id.Key)
+}
+
+// DeriveSigningKey returns HMAC-SHA256(key, SigningKeyLabel); see SigningKey.
+func DeriveSigningKey(key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(SigningKeyLabel))
+	return m.Sum(nil)
 }
 
 // Load reads the identity Secret namespace/name, creating it or filling in

@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -56,5 +57,31 @@ func TestLoadRejectsBadKey(t *testing.T) {
 	})
 	if _, err := Load(context.Background(), c.CoreV1(), "ns", DefaultName); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("error = %v, want ErrInvalid", err)
+	}
+}
+
+func TestSigningKeyIsDerivedAsDocumented(t *testing.T) {
+	key, err := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Computed with the README's recipe:
+	//   printf '%s' 'telemetry.cattle.io/signature/v1' |
+	//     openssl dgst -sha256 -mac HMAC -macopt hexkey:000102...1e1f
+	const want = "2750763100da06a11fd223cdca007c3bf4796aa0bb413e5d58e6da35d61ca7aa"
+	got := Identity{Key: key}.SigningKey()
+	if hex.EncodeToString(got) != want {
+		t.Fatalf("SigningKey() = %x, want %s", got, want)
+	}
+	if bytes.Equal(got, key) {
+		t.Fatal("the signing key is the pseudonym key itself")
+	}
+}
+
+func TestSigningKeyDiffersPerInstall(t *testing.T) {
+	a := Identity{Key: bytes.Repeat([]byte{1}, keyBytes)}.SigningKey()
+	b := Identity{Key: bytes.Repeat([]byte{2}, keyBytes)}.SigningKey()
+	if bytes.Equal(a, b) {
+		t.Fatal("two installs with different keys got the same signing key")
 	}
 }

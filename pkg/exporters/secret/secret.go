@@ -2,19 +2,26 @@
 // Secret (cattle-telemetry-system/telemetry, key "payload") for auditors and
 // other controllers to read.
 //
-// The exporter compares what it would write with the Secret in its cache and
-// writes only when the content changed, the Secret was edited or deleted, or
-// the payload is older than MaxAge. Writes are server-side applies with the
-// exporter's own field manager, so labels, annotations and data keys that
-// others own survive.
+// The exporter compares what it would write with the Secret in its cache,
+// byte for byte, and writes only when the content changed, the Secret was
+// edited or deleted (also when the edit rewrote the digest annotations to
+// match), its signature is missing or wrong, or the payload is older than
+// MaxAge. Every payload it writes has passed its format's schema and is
+// signed with a key derived from the install's identity. Writes are
+// server-side applies with the exporter's own field manager, so labels,
+// annotations and data keys that others own survive.
 package secret
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +33,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
 
@@ -57,10 +65,22 @@ const (
 	AnnotationLastChanged = "telemetry.cattle.io/last-changed"
 	// AnnotationPayloadKey names the data key holding the payload.
 	AnnotationPayloadKey = "telemetry.cattle.io/payload-key"
+	// AnnotationSignature is "hmac-sha256:<hex>", the HMAC-SHA256 of the
+	// bytes under the payload key keyed by the install's signing key.
+	AnnotationSignature = "telemetry.cattle.io/signature"
 )
 
-// ErrNamespace means the target namespace is missing and could not be created.
-var ErrNamespace = errors.New("target namespace missing")
+// signaturePrefix names the algorithm of AnnotationSignature.
+const signaturePrefix = "hmac-sha256:"
+
+var (
+	// ErrNamespace means the target namespace is missing and could not be created.
+	ErrNamespace = errors.New("target namespace missing")
+	// ErrUnsigned means a Secret has no signature annotation.
+	ErrUnsigned = errors.New("payload not signed")
+	// ErrBadSignature means the signature annotation does not match the payload.
+	ErrBadSignature = errors.New("payload signature does not match")
+)
 
 // SecretCache reads Secrets from an informer cache; a wrangler SecretCache fits.
 type SecretCache interface {
@@ -77,7 +97,12 @@ type Options struct {
 	// CreateNamespace creates the target namespace when it is missing.
 	CreateNamespace bool
 
-	Encoder    snapshot.Encoder
+	// Encoder renders the payload; its format must be one of
+	// encoding.Formats(), whose schema every written payload must pass.
+	Encoder snapshot.Encoder
+	// SigningKey signs each payload (AnnotationSignature); see
+	// identity.Identity.SigningKey.
+	SigningKey []byte
 	Secrets    typedcorev1.SecretsGetter
 	Namespaces typedcorev1.NamespacesGetter
 	// Cache is an informer cache that holds the target Secret.
@@ -93,16 +118,16 @@ type Exporter struct {
 	opts Options
 	log  *logrus.Entry
 
+	// enc is opts.Encoder validating every payload against its schema.
+	enc snapshot.Encoder
+
 	mu sync.Mutex
-	// last is what the last write wrote. Writing the same content again
-	// reuses its bytes and time, so the apply is identical: a no-op for the
-	// API server when the Secret already holds it (the cache may lag behind
-	// a write), and an exact restore when someone deleted or edited it.
-	last struct {
-		contentDigest string
-		payload       []byte
-		changed       time.Time
-	}
+	// last is what the Secret was last seen or made to hold. Writing the
+	// same content again reuses its bytes and time, so the apply is
+	// identical: a no-op for the API server when the Secret already holds
+	// it (the cache may lag behind a write), and an exact restore when
+	// someone deleted or edited it.
+	last rendering
 }
 
 // New returns an Exporter, checking that the options are complete.
@@ -125,6 +150,11 @@ func New(opts Options) (*Exporter, error) {
 	var errs []error
 	if opts.Encoder == nil {
 		errs = append(errs, errors.New("secret exporter: no encoder"))
+	} else if !slices.Contains(encoding.Formats(), opts.Encoder.Format()) {
+		errs = append(errs, fmt.Errorf("secret exporter: encoder: %w %q: no schema to validate it with", encoding.ErrUnknownFormat, opts.Encoder.Format()))
+	}
+	if len(opts.SigningKey) == 0 {
+		errs = append(errs, errors.New("secret exporter: no signing key"))
 	}
 	if opts.Secrets == nil || opts.Cache == nil {
 		errs = append(errs, errors.New("secret exporter: no secret client or cache"))
@@ -135,20 +165,30 @@ func New(opts Options) (*Exporter, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Exporter{opts: opts, log: opts.Log.WithField("secret", opts.Namespace+"/"+opts.Name)}, nil
+	return &Exporter{
+		opts: opts,
+		enc:  encoding.Validating(opts.Encoder),
+		log:  opts.Log.WithField("secret", opts.Namespace+"/"+opts.Name),
+	}, nil
 }
 
 // Target returns the namespace and name of the Secret.
 func (e *Exporter) Target() (namespace, name string) { return e.opts.Namespace, e.opts.Name }
 
-// Export writes the snapshot's payload when the Secret does not already hold it.
+// Export writes the snapshot's payload when the Secret does not already hold
+// exactly what the exporter would write: the same payload bytes, signed, with
+// the annotations and labels that describe it. A payload that fails its
+// schema is neither written nor sent: the Secret keeps the last good one and
+// the error wraps encoding.ErrInvalidPayload.
 func (e *Exporter) Export(ctx context.Context, s *snapshot.Snapshot) error {
+	// The content render never leaves the process (only its digest does),
+	// so it is not validated; every render that is written is.
 	content, err := e.opts.Encoder.Encode(s, time.Time{})
 	if err != nil {
-		return fmt.Errorf("encoding %s payload: %w", e.opts.Encoder.Format(), err)
+		return fmt.Errorf("secret %s/%s: encoding %s payload: %w", e.opts.Namespace, e.opts.Name, e.opts.Encoder.Format(), err)
 	}
 	contentDigest := Digest(content)
-	now := e.opts.Clock.Now()
+	now := e.opts.Clock.Now().UTC().Truncate(time.Second) // last-changed has seconds
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -160,31 +200,78 @@ func (e *Exporter) Export(ctx context.Context, s *snapshot.Snapshot) error {
 	case err != nil:
 		return fmt.Errorf("reading secret %s/%s from cache: %w", e.opts.Namespace, e.opts.Name, err)
 	}
-	reason := e.stale(current, contentDigest, now)
+	want, err := e.plan(s, current, contentDigest, now)
+	if err != nil {
+		return fmt.Errorf("secret %s/%s: encoding %s payload: %w", e.opts.Namespace, e.opts.Name, e.opts.Encoder.Format(), err)
+	}
+	reason := e.differs(current, want)
 	if reason == "" {
+		e.last = want // adopt what an earlier process or replica wrote
 		return nil
 	}
-
-	payload, changed := e.last.payload, e.last.changed
-	if e.last.contentDigest != contentDigest || (e.opts.MaxAge > 0 && now.Sub(changed) >= e.opts.MaxAge) {
-		changed = now
-		if payload, err = e.opts.Encoder.Encode(s, now); err != nil {
-			return fmt.Errorf("encoding %s payload: %w", e.opts.Encoder.Format(), err)
-		}
-	}
 	e.log.WithField("reason", reason).Debug("writing payload")
-	if err := e.apply(ctx, payload, contentDigest, changed); err != nil {
+	if err := e.apply(ctx, want); err != nil {
 		return err
 	}
-	e.last.contentDigest, e.last.payload, e.last.changed = contentDigest, payload, changed
+	e.last = want
 	if e.opts.OnWrite != nil {
-		e.opts.OnWrite(len(payload))
+		e.opts.OnWrite(len(want.payload))
 	}
 	return nil
 }
 
-// stale says why current must be rewritten, or "" when it is up to date.
-func (e *Exporter) stale(current *corev1.Secret, contentDigest string, now time.Time) string {
+// rendering is one payload the exporter writes: its bytes, the digest of its
+// content (the payload rendered without a time) and when it last changed.
+type rendering struct {
+	payload       []byte
+	contentDigest string
+	changed       time.Time
+}
+
+// plan returns what the Secret must hold for snapshot s, whose content
+// digest is contentDigest.
+//
+// The same content keeps the same bytes and time, so a rewrite is an exact
+// restore and an unchanged installation causes no write. What this process
+// last wrote is kept in e.last. After a restart (or on a new leader) e.last
+// is empty: the payload is rendered again with the Secret's own last-changed
+// time, and kept with that time when the Secret holds exactly those bytes or
+// says it holds this content. Anything else starts a new payload at now.
+func (e *Exporter) plan(s *snapshot.Snapshot, current *corev1.Secret, contentDigest string, now time.Time) (rendering, error) {
+	if e.last.payload != nil && e.last.contentDigest == contentDigest && !e.expired(e.last.changed, now) {
+		return e.last, nil
+	}
+	// When the Secret still holds what this process last wrote, the content
+	// changed since and rendering it again at the Secret's time is wasted.
+	ownOld := current != nil && e.last.payload != nil && bytes.Equal(current.Data[e.opts.Key], e.last.payload)
+	if current != nil && !ownOld {
+		if t, err := time.Parse(time.RFC3339, current.Annotations[AnnotationLastChanged]); err == nil && !e.expired(t, now) {
+			payload, err := e.enc.Encode(s, t)
+			if err != nil {
+				return rendering{}, err
+			}
+			if bytes.Equal(payload, current.Data[e.opts.Key]) || current.Annotations[AnnotationContentDigest] == contentDigest {
+				return rendering{payload: payload, contentDigest: contentDigest, changed: t.UTC()}, nil
+			}
+		}
+	}
+	payload, err := e.enc.Encode(s, now)
+	if err != nil {
+		return rendering{}, err
+	}
+	return rendering{payload: payload, contentDigest: contentDigest, changed: now}, nil
+}
+
+// expired says whether a payload last changed at t is due for a rewrite.
+func (e *Exporter) expired(t, now time.Time) bool {
+	return e.opts.MaxAge > 0 && now.Sub(t) >= e.opts.MaxAge
+}
+
+// differs says why current must be rewritten to hold want, or "" when it
+// already does. The payload bytes are compared, not the digest annotations,
+// so an edit that rewrites the payload and its digests together is caught;
+// a missing or wrong signature is caught as well.
+func (e *Exporter) differs(current *corev1.Secret, want rendering) string {
 	if current == nil {
 		return "secret missing"
 	}
@@ -193,40 +280,38 @@ func (e *Exporter) stale(current *corev1.Secret, contentDigest string, now time.
 	switch {
 	case !ok:
 		return "payload missing"
-	case a[AnnotationPayloadDigest] != Digest(data):
-		return "payload does not match its digest"
-	case a[AnnotationContentDigest] != contentDigest:
+	case !bytes.Equal(data, want.payload) && e.last.payload != nil && e.last.contentDigest != want.contentDigest:
 		return "content changed"
+	case !bytes.Equal(data, want.payload):
+		return "payload is not the one the exporter writes (edited, or changed while it was not running)"
+	case a[AnnotationSignature] != Sign(e.opts.SigningKey, want.payload):
+		return "signature missing or wrong"
+	case a[AnnotationPayloadDigest] != Digest(want.payload) || a[AnnotationContentDigest] != want.contentDigest:
+		return "digest annotations changed"
+	case a[AnnotationLastChanged] != want.changed.UTC().Format(time.RFC3339):
+		return "last-changed annotation changed"
 	case a[AnnotationFormat] != e.opts.Encoder.Format() || a[AnnotationSchemaVersion] != e.opts.Encoder.SchemaVersion() || a[AnnotationPayloadKey] != e.opts.Key:
 		return "format annotations changed"
 	case current.Labels[LabelPartOf] != PartOf:
 		return "labels changed"
 	}
-	if e.opts.MaxAge > 0 {
-		changed, err := time.Parse(time.RFC3339, a[AnnotationLastChanged])
-		if err != nil {
-			return "last-changed annotation unreadable"
-		}
-		if now.Sub(changed) >= e.opts.MaxAge {
-			return "payload older than max age"
-		}
-	}
 	return ""
 }
 
-func (e *Exporter) apply(ctx context.Context, payload []byte, contentDigest string, changed time.Time) error {
+func (e *Exporter) apply(ctx context.Context, r rendering) error {
 	cfg := applycorev1.Secret(e.opts.Name, e.opts.Namespace).
 		WithLabels(map[string]string{LabelPartOf: PartOf, LabelManagedBy: FieldManager}).
 		WithAnnotations(map[string]string{
-			AnnotationPayloadDigest: Digest(payload),
-			AnnotationContentDigest: contentDigest,
+			AnnotationPayloadDigest: Digest(r.payload),
+			AnnotationContentDigest: r.contentDigest,
+			AnnotationSignature:     Sign(e.opts.SigningKey, r.payload),
 			AnnotationFormat:        e.opts.Encoder.Format(),
 			AnnotationSchemaVersion: e.opts.Encoder.SchemaVersion(),
-			AnnotationLastChanged:   changed.UTC().Format(time.RFC3339),
+			AnnotationLastChanged:   r.changed.UTC().Format(time.RFC3339),
 			AnnotationPayloadKey:    e.opts.Key,
 		}).
 		WithType(corev1.SecretTypeOpaque).
-		WithData(map[string][]byte{e.opts.Key: payload})
+		WithData(map[string][]byte{e.opts.Key: r.payload})
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 
 	_, err := e.opts.Secrets.Secrets(e.opts.Namespace).Apply(ctx, cfg, opts)
@@ -269,6 +354,32 @@ func EnsureNamespace(ctx context.Context, namespaces typedcorev1.NamespacesGette
 	default:
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
+}
+
+// Sign returns the signature annotation of payload: "hmac-sha256:" and the
+// hex HMAC-SHA256 of the exact payload bytes keyed by key.
+func Sign(key, payload []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(payload)
+	return signaturePrefix + hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifySignature checks a signature annotation against payload. An empty
+// annotation gives ErrUnsigned, any other mismatch ErrBadSignature.
+func VerifySignature(key, payload []byte, annotation string) error {
+	if annotation == "" {
+		return fmt.Errorf("%w: annotation %s is missing", ErrUnsigned, AnnotationSignature)
+	}
+	got, err := hex.DecodeString(strings.TrimPrefix(annotation, signaturePrefix))
+	if !strings.HasPrefix(annotation, signaturePrefix) || err != nil {
+		return fmt.Errorf("%w: annotation %s is not %s<hex>", ErrBadSignature, AnnotationSignature, signaturePrefix)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(payload)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return fmt.Errorf("%w: annotation %s was not made with this install's signing key over these payload bytes", ErrBadSignature, AnnotationSignature)
+	}
+	return nil
 }
 
 // Digest returns "sha256:<hex>" of b.
