@@ -12,6 +12,7 @@
 package metrics
 
 import (
+	"errors"
 	"sort"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/utils/clock"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
@@ -59,6 +61,7 @@ type Metrics struct {
 	lastSuccess  *prometheus.GaugeVec
 	payloadBytes *prometheus.GaugeVec
 	secretWrites *prometheus.CounterVec
+	invalidRuns  *prometheus.CounterVec
 	invalid      *prometheus.GaugeVec
 	leader       prometheus.Gauge
 	enabled      prometheus.Gauge
@@ -90,6 +93,10 @@ func New(o Options) *Metrics {
 			Namespace: Namespace, Name: "payload_bytes",
 			Help: "Size of the payload an exporter last wrote.",
 		}, []string{"exporter"}),
+		invalidRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "payload_validation_failures_total",
+			Help: "Runs whose payload failed its schema: it was neither written nor sent, and the last good payload stays.",
+		}, []string{"exporter"}),
 		secretWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "secret_writes_total",
 			Help: "Writes of a payload Secret; an unchanged payload is not written.",
@@ -108,7 +115,7 @@ func New(o Options) *Metrics {
 		}),
 	}
 	m.reg.MustRegister(
-		m.runs, m.duration, m.lastSuccess, m.payloadBytes, m.secretWrites,
+		m.runs, m.duration, m.lastSuccess, m.payloadBytes, m.secretWrites, m.invalidRuns,
 		m.invalid, m.leader, m.enabled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -149,6 +156,7 @@ func (m *Metrics) AddExporter(id string) {
 	m.runs.WithLabelValues(id, ResultSuccess)
 	m.runs.WithLabelValues(id, ResultFailure)
 	m.duration.WithLabelValues(id)
+	m.invalidRuns.WithLabelValues(id)
 }
 
 // OnRun records one finished exporter run; it fits manager.Options.OnRun.
@@ -156,6 +164,9 @@ func (m *Metrics) OnRun(id string, d time.Duration, err error) {
 	m.duration.WithLabelValues(id).Observe(d.Seconds())
 	if err != nil {
 		m.runs.WithLabelValues(id, ResultFailure).Inc()
+		if errors.Is(err, encoding.ErrInvalidPayload) {
+			m.invalidRuns.WithLabelValues(id).Inc()
+		}
 		return
 	}
 	m.runs.WithLabelValues(id, ResultSuccess).Inc()

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
@@ -51,6 +53,21 @@ telemetry_manager_exporter_last_success_timestamp_seconds{exporter="secret"} 1.7
 	}
 	if n := testutil.CollectAndCount(m.duration, "telemetry_manager_exporter_run_duration_seconds"); n != 2 {
 		t.Fatalf("duration series = %d, want 2 (http at zero, secret)", n)
+	}
+}
+
+// TestSchemaFailuresCounted: a run whose payload failed its schema counts
+// in payload_validation_failures_total; other failures do not.
+func TestSchemaFailuresCounted(t *testing.T) {
+	m := newMetrics(nil)
+	m.AddExporter("secret")
+	m.OnRun("secret", time.Second, errors.New("boom"))
+	m.OnRun("secret", time.Second, fmt.Errorf("writing secret x/y: %w", fmt.Errorf("report: %w: /version", encoding.ErrInvalidPayload)))
+	if got := testutil.ToFloat64(m.invalidRuns.WithLabelValues("secret")); got != 1 {
+		t.Fatalf("payload_validation_failures_total = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.runs.WithLabelValues("secret", ResultFailure)); got != 2 {
+		t.Fatalf("failed runs = %v, want 2", got)
 	}
 }
 
