@@ -127,7 +127,7 @@ func TestValidatingRefusesPayloadTheSchemaRefuses(t *testing.T) {
 		},
 		{
 			name:  "report schema version unknown",
-			enc:   rewriting{Encoder: report.New([]byte("key")), old: `"schemaVersion": "1"`, new: `"schemaVersion": "99"`},
+			enc:   rewriting{Encoder: report.New([]byte("key")), old: `"schemaVersion": "` + report.Version + `"`, new: `"schemaVersion": "99"`},
 			field: "/schemaVersion", formatErr: report.ErrInvalid,
 		},
 		{
@@ -142,8 +142,8 @@ func TestValidatingRefusesPayloadTheSchemaRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(string(raw), tt.field[1:]) {
-				t.Fatalf("test set-up: payload has no %s:\n%s", tt.field, raw)
+			if !strings.Contains(string(raw), tt.field[1:]) || !strings.Contains(string(raw), tt.enc.(rewriting).new) {
+				t.Fatalf("test set-up: payload has no %s, or the rewrite did not apply:\n%s", tt.field, raw)
 			}
 			out, err := Validating(tt.enc).Encode(testsnap.Sample(), time.Unix(0, 0))
 			if !errors.Is(err, ErrInvalidPayload) || !errors.Is(err, tt.formatErr) {

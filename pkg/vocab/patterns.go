@@ -17,7 +17,7 @@ const (
 	// HostMaxLength bounds the host of the server URL (a DNS name's limit).
 	HostMaxLength = 253
 
-	kubeletMinorMaxLength = len("v999.999")
+	kubeletMinorMaxLength = len(Unknown) // longer than any v1.MINOR
 	uuidMaxLength         = len("01234567-89ab-cdef-0123-456789abcdef")
 	commitMaxLength       = 40
 	coreMaxLength         = len("999999.999999.999999")
@@ -58,7 +58,7 @@ const (
 	// versionPattern also admits "" (no version known) and Other.
 	versionPattern = `^(` + Other + `|v?` + versionCore + `(-` + versionPart + `)?(\+` + versionPart + `)?)?$`
 
-	kubeletMinorPattern = `^(` + Unknown + `|` + Other + `|v(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2}))$`
+	kubeletMinorPattern = `^(` + Unknown + `|` + Other + `|v1\.(0|[1-9][0-9]?))$`
 	featurePattern      = `^[a-z0-9-]{1,63}$`
 	uuidPattern         = `^(|` + Other + `|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`
 	commitPattern       = `^(|` + Unknown + `|` + Other + `|[0-9a-f]{7,40})$`
@@ -109,12 +109,14 @@ func ReleaseCore(raw string) (core string, ok bool) {
 	return core, true
 }
 
-// cleanKubeletMinor returns "vMAJOR.MINOR" of a kubelet version
+// cleanKubeletMinor returns "v1.MINOR" of a kubelet version
 // ("v1.32.4+rke2r1" gives v1.32; "v1.33" and "1.29.3" are read too).
-// Numbers are written without leading zeros and must have at most three
-// digits; a version with no such prefix ("dev", "v1", "va.b") is Other;
-// "" is Unknown. What follows the minor number is not exported, so it is
-// not looked at.
+// Kubernetes has had major version 1 since its first release: any other
+// major, or a minor of more than two digits, is Other, so that a value such
+// as "10.88.7.6" cannot export two octets of an address. Numbers are written
+// without leading zeros; a version with no such prefix ("dev", "v1", "va.b")
+// is Other; "" is Unknown. What follows the minor number is not exported,
+// so it is not looked at.
 func cleanKubeletMinor(v string) (string, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -126,7 +128,7 @@ func cleanKubeletMinor(v string) (string, bool) {
 		return Other, true
 	}
 	minor, m := leadingNumber(v[n+1:])
-	if m == 0 {
+	if m == 0 || major != "1" || len(minor) > 2 {
 		return Other, true
 	}
 	return "v" + major + "." + minor, false
