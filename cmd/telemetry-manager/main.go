@@ -20,7 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rancher/telemetry-manager/pkg/cli"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/controller"
+	"github.com/rancher/telemetry-manager/pkg/sources"
 	"github.com/rancher/telemetry-manager/pkg/version"
 )
 
@@ -51,20 +52,20 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 	fs := pflag.NewFlagSet("telemetry-manager "+cmd, pflag.ContinueOnError)
 	switch cmd {
 	case "run":
-		o := run.NewOptions()
+		o := controller.NewOptions()
 		o.AddFlags(fs)
 		return execute(fs, args, stderr, o.Validate, func() error {
 			log := cli.NewLogger(o.LogLevel, o.LogFormat, os.Stderr)
 			log.WithField("version", version.Version).WithField("commit", version.GitCommit).Info("starting telemetry-manager")
 			logToLogrus(log)
 			if o.DisableTelemetry {
-				return run.Run(ctx, nil, o, log)
+				return controller.Run(ctx, nil, o, log)
 			}
-			cfg, err := run.RestConfig(o.Kubeconfig)
+			cfg, err := sources.RestConfig(o.Kubeconfig)
 			if err != nil {
 				return err
 			}
-			return run.Run(ctx, cfg, o, log)
+			return controller.Run(ctx, cfg, o, log)
 		})
 	case "payload":
 		o := cli.NewPayloadOptions()
@@ -77,7 +78,7 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 		o := cli.NewAuditOptions()
 		o.AddFlags(fs)
 		return execute(fs, args, stderr, o.Validate, func() error {
-			cfg, err := run.RestConfig(o.Kubeconfig)
+			cfg, err := sources.RestConfig(o.Kubeconfig)
 			if err != nil {
 				return err
 			}

@@ -11,13 +11,14 @@ import (
 
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/encoding/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/identity"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
 // ErrAudit means the telemetry Secret failed a check.
@@ -25,36 +26,42 @@ var ErrAudit = errors.New("audit failed")
 
 // AuditOptions configure the audit command.
 type AuditOptions struct {
-	run.Options
-	Output string
+	options.Connection
+	options.Logging
+	// SecretName is the telemetry Secret in SecretNamespace.
+	SecretName string
+	Output     string
 }
 
 // NewAuditOptions returns the defaults.
 func NewAuditOptions() *AuditOptions {
-	return &AuditOptions{Options: *run.NewOptions(), Output: "text"}
+	return &AuditOptions{
+		Connection: options.NewConnection(),
+		Logging:    options.NewLogging(),
+		SecretName: secret.DefaultName,
+		Output:     "text",
+	}
 }
 
 // AddFlags registers the audit flags.
 func (o *AuditOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default $KUBECONFIG, else in-cluster)")
-	fs.StringVar(&o.SecretNamespace, "secret-namespace", o.SecretNamespace, "namespace of the telemetry Secret")
+	o.Connection.AddFlags(fs)
+	o.Logging.AddFlags(fs)
 	fs.StringVar(&o.SecretName, "secret-name", o.SecretName, "name of the telemetry Secret")
-	fs.StringVar(&o.IdentityName, "identity-name", o.IdentityName, "name of the identity Secret in --secret-namespace, whose key verifies the payload signature")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "text (a summary) or json (the raw payload)")
-	o.AddLogFlags(fs)
 }
 
 // Validate reports every problem at once.
 func (o *AuditOptions) Validate() error {
-	var errs []error
+	errs := []error{o.Connection.Validate(), o.Logging.Validate()}
 	if o.Output != "text" && o.Output != "json" {
 		errs = append(errs, fmt.Errorf("--output %q: must be text or json", o.Output))
 	}
-	if o.SecretNamespace == "" || o.SecretName == "" || o.IdentityName == "" {
-		errs = append(errs, errors.New("--secret-namespace, --secret-name and --identity-name must not be empty"))
+	if o.SecretName == "" {
+		errs = append(errs, errors.New("--secret-name: must not be empty"))
+	} else {
+		errs = append(errs, options.CheckName("--secret-name", o.SecretName, validation.IsDNS1123Subdomain))
 	}
-	errs = append(errs, o.ValidateSecretRef())
-	errs = append(errs, o.ValidateLog())
 	return errors.Join(errs...)
 }
 

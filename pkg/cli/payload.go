@@ -13,14 +13,16 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/encoding"
 	"github.com/rancher/telemetry-manager/pkg/gatherer"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/options"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
+	"github.com/rancher/telemetry-manager/pkg/sources"
 	"github.com/rancher/telemetry-manager/pkg/version"
 )
 
 // PayloadOptions configure the payload command.
 type PayloadOptions struct {
-	run.Options
+	options.Connection
+	options.Logging
 	Format   string
 	FromFile string
 	// IdentityFile holds the identity Secret to key cluster ids with when
@@ -38,7 +40,8 @@ type PayloadOptions struct {
 // NewPayloadOptions returns the defaults.
 func NewPayloadOptions() *PayloadOptions {
 	return &PayloadOptions{
-		Options:       *run.NewOptions(),
+		Connection:    options.NewConnection(),
+		Logging:       options.NewLogging(),
 		Format:        "report",
 		MaxInputBytes: DefaultMaxInputBytes,
 		Timeout:       time.Minute,
@@ -48,11 +51,11 @@ func NewPayloadOptions() *PayloadOptions {
 
 // AddFlags registers the payload flags.
 func (o *PayloadOptions) AddFlags(fs *pflag.FlagSet) {
-	o.AddConnectionFlags(fs)
-	o.AddLogFlags(fs)
+	o.Connection.AddFlags(fs)
+	o.Connection.AddModeFlag(fs)
+	o.Logging.AddFlags(fs)
 	fs.StringVar(&o.Format, "format", o.Format, "payload format: report or scc")
 	fs.StringVar(&o.FromFile, "from-file", o.FromFile, "read objects from this file (kubectl get -o yaml or -o json output; - for standard input) instead of a cluster")
-	fs.StringVar(&o.IdentityName, "identity-name", o.IdentityName, "name of the identity Secret (in --secret-namespace) whose key makes cluster ids; read from the cluster, or from --from-file when it holds it")
 	fs.StringVar(&o.IdentityFile, "identity-file", o.IdentityFile, "with --from-file: a file holding the identity Secret (kubectl get secret -o yaml output)")
 	fs.Int64Var(&o.MaxInputBytes, "max-input-bytes", o.MaxInputBytes, "with --from-file: refuse input larger than this many bytes")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the caches of a live cluster")
@@ -60,7 +63,7 @@ func (o *PayloadOptions) AddFlags(fs *pflag.FlagSet) {
 
 // Validate reports every problem at once.
 func (o *PayloadOptions) Validate() error {
-	errs := []error{o.ValidateConnection()}
+	errs := []error{o.Connection.Validate(), o.Logging.Validate()}
 	if _, err := encoding.ByFormat(o.Format, []byte("k")); err != nil {
 		errs = append(errs, fmt.Errorf("--format: %w", err))
 	}
@@ -69,9 +72,6 @@ func (o *PayloadOptions) Validate() error {
 	}
 	if o.MaxInputBytes <= 0 {
 		errs = append(errs, fmt.Errorf("--max-input-bytes %d: must be positive", o.MaxInputBytes))
-	}
-	if o.IdentityName == "" {
-		errs = append(errs, errors.New("--identity-name: must not be empty"))
 	}
 	if o.IdentityFile != "" && o.FromFile == "" {
 		errs = append(errs, errors.New("--identity-file: only with --from-file"))
@@ -139,9 +139,9 @@ func payloadFromFile(o *PayloadOptions, errOut io.Writer) (*snapshot.Snapshot, [
 	mode := snapshot.ModeRancher
 	clusters, _, coreNodes := dump.Counts()
 	switch {
-	case o.Mode == run.ModeKubernetes:
+	case o.Mode == options.ModeKubernetes:
 		mode = snapshot.ModeKubernetes
-	case o.Mode == run.ModeAuto && clusters == 0 && coreNodes > 0:
+	case o.Mode == options.ModeAuto && clusters == 0 && coreNodes > 0:
 		mode = snapshot.ModeKubernetes
 	}
 	id, found, err := o.fileIdentity(dump)
@@ -150,7 +150,7 @@ func payloadFromFile(o *PayloadOptions, errOut io.Writer) (*snapshot.Snapshot, [
 	}
 	if !found {
 		fmt.Fprintf(errOut, "note: no identity Secret %s/%s in %s and no --identity-file: cluster ids are keyed for this run only and differ from exported ones\n", o.SecretNamespace, o.IdentityName, o.FromFile)
-		id.Key = run.EphemeralIdentity().Key
+		id.Key = sources.EphemeralIdentity().Key
 	}
 	install := snapshot.Install{Version: version.Version, GitCommit: version.GitCommit}
 	if mode == snapshot.ModeKubernetes {
@@ -175,13 +175,13 @@ func payloadFromFile(o *PayloadOptions, errOut io.Writer) (*snapshot.Snapshot, [
 }
 
 func payloadFromCluster(ctx context.Context, o *PayloadOptions, errOut io.Writer, log *logrus.Entry) (*snapshot.Snapshot, []byte, error) {
-	cfg, err := run.RestConfig(o.Kubeconfig)
+	cfg, err := sources.RestConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	src, err := run.Connect(ctx, cfg, run.SourceOptions{Mode: o.Mode, Namespace: o.SecretNamespace, IdentityName: o.IdentityName, Log: log})
+	src, err := sources.Connect(ctx, cfg, sources.Options{Mode: o.Mode, Namespace: o.SecretNamespace, IdentityName: o.IdentityName, Log: log})
 	if err != nil {
 		return nil, nil, err
 	}

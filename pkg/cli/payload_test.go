@@ -20,7 +20,7 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/identity"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
 const (
@@ -191,7 +191,7 @@ func TestPayloadKubernetesModeInstallUUID(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := func(dump string) *PayloadOptions {
 				o := payloadOptions(writeFile(t, "dump.yaml", dump))
-				o.Mode = run.ModeKubernetes
+				o.Mode = options.ModeKubernetes
 				return o
 			}
 			first, stderr := render(t, opts(tt.dump))
@@ -210,7 +210,7 @@ func TestPayloadKubernetesModeInstallUUID(t *testing.T) {
 	}
 	t.Run("from the identity", func(t *testing.T) {
 		o := payloadOptions(writeFile(t, "dump.yaml", strings.ReplaceAll(coreDump, "KSUID", "ks-1")+"---\n"+identitySecretYAML(testKeyHex, testInstallUUID)))
-		o.Mode = run.ModeKubernetes
+		o.Mode = options.ModeKubernetes
 		p, stderr := render(t, o)
 		if got := installUUID(t, p); got != testInstallUUID {
 			t.Fatalf("install UUID = %q, want the identity's %q", got, testInstallUUID)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
-	"github.com/rancher/telemetry-manager/pkg/run"
 )
 
 // parseArgs checks that args are "run" followed by --flag=value arguments
@@ -31,10 +31,10 @@ func parseArgs(t testing.TB, args []string) map[string]string {
 
 // runOptions parses args (as the Deployment passes them) with the flags of
 // `telemetry-manager run`, then validates them as the command does.
-func runOptions(t testing.TB, args []string) *run.Options {
+func runOptions(t testing.TB, args []string) *controller.Options {
 	t.Helper()
 	parseArgs(t, args)
-	o := run.NewOptions()
+	o := controller.NewOptions()
 	fs := pflag.NewFlagSet("telemetry-manager run", pflag.ContinueOnError)
 	o.AddFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {

@@ -365,7 +365,7 @@ func TestDockerIgnoreKeepsBuildInputs(t *testing.T) {
 		}
 	}
 	for _, p := range []string{".git/config", "bin/telemetry-manager", "tests/testenv/testenv.go", "charts/telemetry-manager/values.yaml",
-		"README.md", "pkg/run/run_test.go", "pkg/encoding/report/testdata/sample.golden.json"} {
+		"README.md", "pkg/controller/options_test.go", "pkg/encoding/report/testdata/sample.golden.json"} {
 		if !ignored(pats, p) {
 			t.Errorf(".dockerignore ships %s, which the build does not need", p)
 		}

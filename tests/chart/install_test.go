@@ -19,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
-	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/controller"
 )
 
 // installed is a release that Helm installed into the test API server.
@@ -225,10 +225,10 @@ func runController(t *testing.T, rel installed) {
 	log.SetOutput(io.Discard)
 	log.AddHook(&testHook{t: t})
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := run.New(ctx, rest.CopyConfig(cfg), o, logrus.NewEntry(log).WithField("release", rel.name))
+	c, err := controller.New(ctx, rest.CopyConfig(cfg), o, logrus.NewEntry(log).WithField("release", rel.name))
 	if err != nil {
 		cancel()
-		t.Fatalf("run.New as %s: %v (refused: %v)", user, err, rec.list())
+		t.Fatalf("controller.New as %s: %v (refused: %v)", user, err, rec.list())
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

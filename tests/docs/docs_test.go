@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rancher/telemetry-manager/pkg/cli"
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
-	"github.com/rancher/telemetry-manager/pkg/run"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated sections of README.md")
@@ -57,7 +57,7 @@ func exporterTable() string {
 
 func sections() map[string]string {
 	return map[string]string{
-		"flags-run":     flagTable(func(fs *pflag.FlagSet) { run.NewOptions().AddFlags(fs) }),
+		"flags-run":     flagTable(func(fs *pflag.FlagSet) { controller.NewOptions().AddFlags(fs) }),
 		"flags-payload": flagTable(func(fs *pflag.FlagSet) { cli.NewPayloadOptions().AddFlags(fs) }),
 		"flags-audit":   flagTable(func(fs *pflag.FlagSet) { cli.NewAuditOptions().AddFlags(fs) }),
 		"exporters":     exporterTable(),

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	flags "github.com/rancher/telemetry-manager/pkg/options"
 )
 
 // createCoreNode creates a core/v1 Node and sets its status through the
@@ -34,7 +34,7 @@ func TestKubernetesModeReportsCoreNodes(t *testing.T) {
 	createCoreNode(t, "worker-1", "500m", "129e6", map[string]string{"node-role.kubernetes.io/worker": "true"})
 
 	o := options(t)
-	o.Mode = run.ModeKubernetes
+	o.Mode = flags.ModeKubernetes
 	start(t, env.Config, o)
 	s := waitPayload(t, o, "the kubernetes-mode payload", func(r report.Report) bool { return r.Totals.Nodes == 2 })
 	r := decode(t, s)

@@ -14,14 +14,14 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
-	"github.com/rancher/telemetry-manager/pkg/run"
 )
 
 // replica is a controller run in-process that a test may stop on its own.
 type replica struct {
 	name string
-	c    *run.Controller
+	c    *controller.Controller
 	stop context.CancelFunc
 	done chan error // receives Run's result once
 	err  error
@@ -30,13 +30,13 @@ type replica struct {
 
 // launch runs a controller like start does, but leaves stopping it and
 // checking Run's result to the test; it is stopped at the end anyway.
-func launch(t *testing.T, name string, o *run.Options) *replica {
+func launch(t *testing.T, name string, o *controller.Options) *replica {
 	t.Helper()
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(testWriter{t})
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := run.New(ctx, env.Config, o, logrus.NewEntry(log).WithField("replica", name))
+	c, err := controller.New(ctx, env.Config, o, logrus.NewEntry(log).WithField("replica", name))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func (r *replica) runs() int {
 }
 
 // electionOptions are options with leader election at short test timings.
-func electionOptions(t *testing.T) *run.Options {
+func electionOptions(t *testing.T) *controller.Options {
 	o := options(t)
 	o.HTTPAddress = "127.0.0.1:0"
 	o.Interval = time.Second // the leader exports continuously
@@ -83,7 +83,7 @@ func electionOptions(t *testing.T) *run.Options {
 	return o
 }
 
-func leaseHolder(o *run.Options) (string, error) {
+func leaseHolder(o *controller.Options) (string, error) {
 	l, err := kube.CoordinationV1().Leases(o.LeaseNamespace()).Get(context.Background(), o.LeaderElectionID, metav1.GetOptions{})
 	if err != nil {
 		return "", err
@@ -209,7 +209,7 @@ func TestLeaderLostLeaseStopsExportingAndExits(t *testing.T) {
 		}
 	})
 	t.Logf("a returned %v %s after the Lease was taken", runErr, time.Since(lost).Round(10*time.Millisecond))
-	if !errors.Is(runErr, run.ErrLostLeadership) {
+	if !errors.Is(runErr, controller.ErrLostLeadership) {
 		t.Fatalf("Run after losing the Lease = %v, want ErrLostLeadership", runErr)
 	}
 	// Stopped before Run returned: nothing runs, and the Lease is left to

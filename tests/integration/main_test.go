@@ -19,9 +19,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	flags "github.com/rancher/telemetry-manager/pkg/options"
 	"github.com/rancher/telemetry-manager/tests/fixtures"
 	"github.com/rancher/telemetry-manager/tests/testenv"
 )
@@ -73,9 +74,9 @@ var sampleTotals = report.Totals{
 
 // options returns run options writing to a namespace of the test's own, so
 // tests do not see each other's Secrets.
-func options(t *testing.T) *run.Options {
-	o := run.NewOptions()
-	o.Mode = run.ModeRancher
+func options(t *testing.T) *controller.Options {
+	o := controller.NewOptions()
+	o.Mode = flags.ModeRancher
 	o.SecretNamespace = "tm-" + fmt.Sprintf("%x", time.Now().UnixNano())[6:]
 	o.Debounce = 200 * time.Millisecond
 	o.Interval = time.Hour
@@ -87,13 +88,13 @@ func options(t *testing.T) *run.Options {
 }
 
 // start runs a controller until the test ends.
-func start(t *testing.T, cfg *rest.Config, o *run.Options) *run.Controller {
+func start(t *testing.T, cfg *rest.Config, o *controller.Options) *controller.Controller {
 	t.Helper()
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(testWriter{t})
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := run.New(ctx, cfg, o, logrus.NewEntry(log))
+	c, err := controller.New(ctx, cfg, o, logrus.NewEntry(log))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func getSecret(ns, name string) (*corev1.Secret, error) {
 }
 
 // waitPayload waits until the Secret exists and its payload satisfies cond.
-func waitPayload(t *testing.T, o *run.Options, what string, cond func(r report.Report) bool) *corev1.Secret {
+func waitPayload(t *testing.T, o *controller.Options, what string, cond func(r report.Report) bool) *corev1.Secret {
 	t.Helper()
 	var s *corev1.Secret
 	eventually(t, what, func() (bool, error) {

@@ -18,23 +18,23 @@ import (
 	"k8s.io/client-go/rest"
 
 	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
-	"github.com/rancher/telemetry-manager/pkg/run"
 	"github.com/rancher/telemetry-manager/tests/fixtures"
 	"github.com/rancher/telemetry-manager/tests/testenv"
 )
 
 // startLogged runs a controller until the test ends, like start, and also
 // keeps its log for the test to read.
-func startLogged(t *testing.T, cfg *rest.Config, o *run.Options) (*run.Controller, *syncBuffer) {
+func startLogged(t *testing.T, cfg *rest.Config, o *controller.Options) (*controller.Controller, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(io.MultiWriter(testWriter{t}, logs))
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := run.New(ctx, cfg, o, logrus.NewEntry(log))
+	c, err := controller.New(ctx, cfg, o, logrus.NewEntry(log))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func startLogged(t *testing.T, cfg *rest.Config, o *run.Options) (*run.Controlle
 }
 
 // waitReadyz waits until /readyz answers code with a body containing want.
-func waitReadyz(t *testing.T, c *run.Controller, code int, want string) string {
+func waitReadyz(t *testing.T, c *controller.Controller, code int, want string) string {
 	t.Helper()
 	var body string
 	eventually(t, fmt.Sprintf("/readyz %d with %q", code, want), func() (bool, error) {

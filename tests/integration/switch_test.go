@@ -15,22 +15,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
-	"github.com/rancher/telemetry-manager/pkg/run"
+	"github.com/rancher/telemetry-manager/pkg/optout"
 )
 
 // setSwitch creates or updates the switch ConfigMap with disabled=value.
-func setSwitch(t *testing.T, o *run.Options, value string) {
+func setSwitch(t *testing.T, o *controller.Options, value string) {
 	t.Helper()
 	ctx := context.Background()
 	cms := kube.CoreV1().ConfigMaps(o.SecretNamespace)
 	cm, err := cms.Get(ctx, o.ConfigMapName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: o.SecretNamespace, Name: o.ConfigMapName}}
-		cm.Data = map[string]string{run.SwitchKey: value}
+		cm.Data = map[string]string{optout.Key: value}
 		_, err = cms.Create(ctx, cm, metav1.CreateOptions{})
 	} else if err == nil {
-		cm.Data = map[string]string{run.SwitchKey: value}
+		cm.Data = map[string]string{optout.Key: value}
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 	}
 	if err != nil {
@@ -48,7 +49,7 @@ func stays(t *testing.T, d time.Duration, what string, cond func() (bool, error)
 	}
 }
 
-func secretGone(o *run.Options) func() (bool, error) {
+func secretGone(o *controller.Options) func() (bool, error) {
 	return func() (bool, error) {
 		_, err := getSecret(o.SecretNamespace, o.SecretName)
 		return apierrors.IsNotFound(err), err
@@ -160,7 +161,7 @@ func TestDisableTelemetryOpensNoConnection(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run.Run(ctx, cfg, o, logrus.NewEntry(log)) }()
+	go func() { done <- controller.Run(ctx, cfg, o, logrus.NewEntry(log)) }()
 
 	// Probes pass, and the metrics say telemetry is off.
 	base := "http://" + o.HTTPAddress

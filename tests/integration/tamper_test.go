@@ -16,22 +16,22 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/rancher/telemetry-manager/pkg/cli"
+	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/identity"
-	"github.com/rancher/telemetry-manager/pkg/run"
 )
 
 // startStoppable runs a controller and returns a function that stops it and
 // waits until it returned, as a process that shuts down does. The test's
 // end stops it too.
-func startStoppable(t *testing.T, cfg *rest.Config, o *run.Options) (*run.Controller, func()) {
+func startStoppable(t *testing.T, cfg *rest.Config, o *controller.Options) (*controller.Controller, func()) {
 	t.Helper()
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(testWriter{t})
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := run.New(ctx, cfg, o, logrus.NewEntry(log))
+	c, err := controller.New(ctx, cfg, o, logrus.NewEntry(log))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func forge(t *testing.T, s *corev1.Secret, contentDigest bool) {
 }
 
 // signingKey reads the signing key of the install, as an auditor does.
-func signingKey(t *testing.T, o *run.Options) []byte {
+func signingKey(t *testing.T, o *controller.Options) []byte {
 	t.Helper()
 	id, err := identity.Read(context.Background(), kube.CoreV1(), o.SecretNamespace, o.IdentityName)
 	if err != nil {
@@ -97,7 +97,7 @@ func signingKey(t *testing.T, o *run.Options) []byte {
 
 // waitRestored waits until the Secret holds want's payload again, with its
 // digest and a signature that verifies.
-func waitRestored(t *testing.T, o *run.Options, want *corev1.Secret) *corev1.Secret {
+func waitRestored(t *testing.T, o *controller.Options, want *corev1.Secret) *corev1.Secret {
 	t.Helper()
 	key := signingKey(t, o)
 	var now *corev1.Secret

@@ -38,7 +38,7 @@ func wireDecoder(tb testing.TB) runtime.Decoder {
 }
 
 // slimMeta replicates the informer transform that runs before a v3 object
-// enters a cache (slimMeta in pkg/run/transform.go, which is unexported):
+// enters a cache (TransformMeta in this package):
 // it drops managed fields, annotations, labels, owner references and
 // finalizers. Keep the two in step.
 func slimMeta(m metav1.Object) {

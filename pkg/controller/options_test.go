@@ -1,10 +1,12 @@
-package run
+package controller
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
 // flagError is one problem Validate must report: the flag it names and
@@ -21,24 +23,24 @@ var badFlags = []struct {
 	change func(o *Options)
 	want   flagError
 }{
-	{"secret name with capitals and underscore", func(o *Options) { o.SecretName = "Bad_Name" }, flagError{"--secret-name", ErrInvalidName}},
-	{"secret name too long", func(o *Options) { o.SecretName = strings.Repeat("a", 254) }, flagError{"--secret-name", ErrInvalidName}},
-	{"secret namespace with a dot", func(o *Options) { o.SecretNamespace = "cattle.telemetry" }, flagError{"--secret-namespace", ErrInvalidName}},
-	{"config map name", func(o *Options) { o.ConfigMapName = "Bad_Name" }, flagError{"--config-map-name", ErrInvalidName}},
-	{"lease name", func(o *Options) { o.LeaderElectionID = "lease/1" }, flagError{"--leader-election-id", ErrInvalidName}},
-	{"lease namespace", func(o *Options) { o.LeaderElectionNamespace = "a.b" }, flagError{"--leader-election-namespace", ErrInvalidName}},
-	{"exporters empty", func(o *Options) { o.Exporters = "" }, flagError{"--exporters", ErrNoExporters}},
-	{"exporters only blanks and commas", func(o *Options) { o.Exporters = " , ,," }, flagError{"--exporters", ErrNoExporters}},
+	{"secret name with capitals and underscore", func(o *Options) { o.SecretName = "Bad_Name" }, flagError{"--secret-name", options.ErrInvalidName}},
+	{"secret name too long", func(o *Options) { o.SecretName = strings.Repeat("a", 254) }, flagError{"--secret-name", options.ErrInvalidName}},
+	{"secret namespace with a dot", func(o *Options) { o.SecretNamespace = "cattle.telemetry" }, flagError{"--secret-namespace", options.ErrInvalidName}},
+	{"config map name", func(o *Options) { o.ConfigMapName = "Bad_Name" }, flagError{"--config-map-name", options.ErrInvalidName}},
+	{"lease name", func(o *Options) { o.LeaderElectionID = "lease/1" }, flagError{"--leader-election-id", options.ErrInvalidName}},
+	{"lease namespace", func(o *Options) { o.LeaderElectionNamespace = "a.b" }, flagError{"--leader-election-namespace", options.ErrInvalidName}},
+	{"exporters empty", func(o *Options) { o.Exporters = "" }, flagError{"--exporters", options.ErrNoExporters}},
+	{"exporters only blanks and commas", func(o *Options) { o.Exporters = " , ,," }, flagError{"--exporters", options.ErrNoExporters}},
 	{"exporter unknown", func(o *Options) { o.Exporters = "secret,nope" }, flagError{"--exporters", nil}},
-	{"http address without port", func(o *Options) { o.HTTPAddress = "8080" }, flagError{"--http-address", ErrInvalidAddress}},
-	{"http port above 65535", func(o *Options) { o.HTTPAddress = ":65536" }, flagError{"--http-address", ErrInvalidAddress}},
-	{"http port negative", func(o *Options) { o.HTTPAddress = ":-1" }, flagError{"--http-address", ErrInvalidAddress}},
-	{"http port by service name", func(o *Options) { o.HTTPAddress = ":http" }, flagError{"--http-address", ErrInvalidAddress}},
-	{"http host unparsable", func(o *Options) { o.HTTPAddress = "bad_host!:8080" }, flagError{"--http-address", ErrInvalidAddress}},
-	{"interval below a second", func(o *Options) { o.Interval = time.Millisecond }, flagError{"--interval", ErrInvalidDuration}},
-	{"max age negative", func(o *Options) { o.MaxAge = -time.Second }, flagError{"--max-age", ErrInvalidDuration}},
-	{"debounce negative", func(o *Options) { o.Debounce = -time.Second }, flagError{"--debounce", ErrInvalidDuration}},
-	{"debounce not below interval", func(o *Options) { o.Interval, o.Debounce = time.Minute, time.Minute }, flagError{"--debounce", ErrInvalidDuration}},
+	{"http address without port", func(o *Options) { o.HTTPAddress = "8080" }, flagError{"--http-address", options.ErrInvalidAddress}},
+	{"http port above 65535", func(o *Options) { o.HTTPAddress = ":65536" }, flagError{"--http-address", options.ErrInvalidAddress}},
+	{"http port negative", func(o *Options) { o.HTTPAddress = ":-1" }, flagError{"--http-address", options.ErrInvalidAddress}},
+	{"http port by service name", func(o *Options) { o.HTTPAddress = ":http" }, flagError{"--http-address", options.ErrInvalidAddress}},
+	{"http host unparsable", func(o *Options) { o.HTTPAddress = "bad_host!:8080" }, flagError{"--http-address", options.ErrInvalidAddress}},
+	{"interval below a second", func(o *Options) { o.Interval = time.Millisecond }, flagError{"--interval", options.ErrInvalidDuration}},
+	{"max age negative", func(o *Options) { o.MaxAge = -time.Second }, flagError{"--max-age", options.ErrInvalidDuration}},
+	{"debounce negative", func(o *Options) { o.Debounce = -time.Second }, flagError{"--debounce", options.ErrInvalidDuration}},
+	{"debounce not below interval", func(o *Options) { o.Interval, o.Debounce = time.Minute, time.Minute }, flagError{"--debounce", options.ErrInvalidDuration}},
 	{"mode unknown", func(o *Options) { o.Mode = "x" }, flagError{"--mode", nil}},
 	{"log format unknown", func(o *Options) { o.LogFormat = "xml" }, flagError{"--log-format", nil}},
 	{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, flagError{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s", nil}},
@@ -121,15 +123,15 @@ func TestValidateReportsEveryBadFlagAtOnce(t *testing.T) {
 	o.LogFormat = "xml"
 	want := []flagError{
 		{"--mode", nil},
-		{"--secret-name", ErrInvalidName},
-		{"--secret-namespace", ErrInvalidName},
-		{"--config-map-name", ErrInvalidName},
-		{"--leader-election-id", ErrInvalidName},
-		{"--leader-election-namespace", ErrInvalidName},
-		{"--exporters", ErrNoExporters},
-		{"--http-address", ErrInvalidAddress},
-		{"--debounce", ErrInvalidDuration},
-		{"--max-age", ErrInvalidDuration},
+		{"--secret-name", options.ErrInvalidName},
+		{"--secret-namespace", options.ErrInvalidName},
+		{"--config-map-name", options.ErrInvalidName},
+		{"--leader-election-id", options.ErrInvalidName},
+		{"--leader-election-namespace", options.ErrInvalidName},
+		{"--exporters", options.ErrNoExporters},
+		{"--http-address", options.ErrInvalidAddress},
+		{"--debounce", options.ErrInvalidDuration},
+		{"--max-age", options.ErrInvalidDuration},
 		{"--leader-election-renew-deadline", nil},
 		{"--log-format", nil},
 	}
@@ -145,39 +147,20 @@ func TestValidateReportsEveryBadFlagAtOnce(t *testing.T) {
 	}
 }
 
-func TestValidateConnectionChecksTheNamespace(t *testing.T) {
+// TestCommandsShareTheConnectionRules: the connection concern is one type,
+// so a bad namespace or identity name is refused the same way by run and
+// by the commands that embed options.Connection.
+func TestCommandsShareTheConnectionRules(t *testing.T) {
 	o := NewOptions()
-	o.SecretNamespace = "Bad_NS"
-	if err := o.ValidateConnection(); !errors.Is(err, ErrInvalidName) || !strings.Contains(err.Error(), "--secret-namespace") {
-		t.Fatalf("ValidateConnection() = %v, want ErrInvalidName naming --secret-namespace", err)
-	}
-}
-
-func TestValidateSecretRef(t *testing.T) {
-	for _, tc := range []struct {
-		name, namespace, secret string
-		flags                   []string
-	}{
-		{"good", "cattle-telemetry-system", "telemetry", nil},
-		{"empty is left to the command", "", "", nil},
-		{"both bad", "a.b", "Bad_Name", []string{"--secret-namespace", "--secret-name"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := NewOptions()
-			o.SecretNamespace, o.SecretName = tc.namespace, tc.secret
-			err := o.ValidateSecretRef()
-			if len(tc.flags) == 0 {
-				if err != nil {
-					t.Fatalf("ValidateSecretRef() = %v, want nil", err)
-				}
-				return
+	o.SecretNamespace, o.IdentityName = "Bad_NS", "Bad_Identity"
+	run := o.Validate()
+	conn := o.Connection.Validate()
+	for _, flag := range []string{"--secret-namespace", "--identity-name"} {
+		for name, err := range map[string]error{"run": run, "connection": conn} {
+			if !reported(flagErrors(err), flagError{flag, options.ErrInvalidName}) {
+				t.Errorf("%s: %v, want options.ErrInvalidName naming %s", name, err, flag)
 			}
-			for _, f := range tc.flags {
-				if !reported(flagErrors(err), flagError{f, ErrInvalidName}) {
-					t.Errorf("ValidateSecretRef() = %v, want ErrInvalidName naming %s", err, f)
-				}
-			}
-		})
+		}
 	}
 }
 

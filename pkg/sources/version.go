@@ -1,4 +1,4 @@
-package run
+package sources
 
 import (
 	"context"
@@ -23,11 +23,18 @@ func versionEvery(interval time.Duration) time.Duration {
 	return min(interval, maxVersionEvery)
 }
 
-// versionWatch reads the API server's version from discovery every period
+// NewVersionWatch returns a watch that reads the server version from d
+// every min(interval, 10m), hands it to set and calls changed when set
+// reports a change.
+func NewVersionWatch(d discovery.ServerVersionInterface, interval time.Duration, set func(v string) bool, changed func(), clk clock.WithTicker, log *logrus.Entry) *VersionWatch {
+	return &VersionWatch{discovery: d, set: set, changed: changed, every: versionEvery(interval), clock: clk, log: log}
+}
+
+// VersionWatch reads the API server's version from discovery every period
 // and hands it to set (Gatherer.SetKubernetesVersion); when set reports a
 // change, changed is called (to trigger the exporters). A failed read is
 // logged, at most once per versionLogEvery, and never stops it.
-type versionWatch struct {
+type VersionWatch struct {
 	discovery discovery.ServerVersionInterface
 	set       func(v string) bool
 	changed   func()
@@ -39,7 +46,7 @@ type versionWatch struct {
 }
 
 // Run reads the version every period until ctx ends.
-func (w *versionWatch) Run(ctx context.Context) {
+func (w *VersionWatch) Run(ctx context.Context) {
 	t := w.clock.NewTicker(w.every)
 	defer t.Stop()
 	for {
@@ -53,7 +60,7 @@ func (w *versionWatch) Run(ctx context.Context) {
 }
 
 // check reads the version once.
-func (w *versionWatch) check() {
+func (w *VersionWatch) check() {
 	v, err := w.discovery.ServerVersion()
 	if err != nil {
 		now := w.clock.Now()

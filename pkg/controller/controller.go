@@ -1,8 +1,9 @@
-// Package run wires the controller together: options, sources (clients and
-// shared caches), the gatherer, the exporter manager and the exporters of the
-// table, the metrics and health server, the runtime switch and leader
-// election. All wiring fits on this one screen.
-package run
+// Package controller wires the controller together, in the order it runs:
+// the sources (clients and shared caches) and the gatherer, the exporter
+// manager and the exporters of the table, the opt-out switch, the metrics
+// and health server, then caches, leader election and the manager. All
+// wiring fits on this one screen (New and Run).
+package controller
 
 import (
 	"context"
@@ -20,6 +21,8 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/leader"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/metrics"
+	"github.com/rancher/telemetry-manager/pkg/optout"
+	"github.com/rancher/telemetry-manager/pkg/sources"
 )
 
 // ErrLostLeadership is returned by Run when the Lease was lost: the
@@ -28,20 +31,20 @@ var ErrLostLeadership = leader.ErrLost
 
 // Controller is the wired controller, ready to run.
 type Controller struct {
-	Sources *Sources
+	Sources *sources.Sources
 	// Manager is started only while this replica exports (it leads, or
 	// leader election is off). The runtime switch deletes its exporters
 	// when telemetry is disabled and registers them again when enabled.
 	Manager *manager.Manager
 	Metrics *metrics.Metrics
-	Switch  *Switch
+	Switch  *optout.Switch
 	// LeaderIdentity is this replica's holder identity in the Lease
 	// (hostname_random); empty without leader election.
 	LeaderIdentity string
 
 	opts      *Options
 	exporters []registration
-	version   *versionWatch
+	version   *sources.VersionWatch
 	listener  net.Listener
 	log       *logrus.Entry
 }
@@ -62,7 +65,7 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	if err != nil {
 		return nil, fmt.Errorf("--exporters: %w", err)
 	}
-	src, err := Connect(ctx, cfg, SourceOptions{
+	src, err := sources.Connect(ctx, cfg, sources.Options{
 		Mode: o.Mode, Namespace: o.SecretNamespace, IdentityName: o.IdentityName,
 		CreateIdentity: true, CreateNamespace: o.CreateNamespace, ConfigMaps: true, Log: log,
 	})
@@ -71,7 +74,7 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	}
 	met := metrics.New(metrics.Options{CacheObjects: src.CacheObjects, CacheSynced: src.CacheSynced})
 	c := &Controller{Sources: src, Metrics: met, opts: o, log: log}
-	c.Switch, err = newSwitch(src.ConfigMaps.Informer(), src.ConfigMaps.Cache(), o.SecretNamespace, o.ConfigMapName,
+	c.Switch, err = optout.New(src.ConfigMaps.Informer(), src.ConfigMaps.Cache(), o.SecretNamespace, o.ConfigMapName,
 		log.WithField("component", "switch"), met.SetTelemetryEnabled)
 	if err != nil {
 		return nil, err
@@ -120,10 +123,8 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	src.OnChange(func(any) { c.Manager.TriggerAll() })
 	// An upgrade of the cluster the manager runs in shows within
 	// min(--interval, 10m), without a restart.
-	c.version = &versionWatch{
-		discovery: src.Kube.Discovery(), set: src.Gatherer.SetKubernetesVersion, changed: c.Manager.TriggerAll,
-		every: versionEvery(o.Interval), clock: clock.RealClock{}, log: log.WithField("component", "version"),
-	}
+	c.version = sources.NewVersionWatch(src.Kube.Discovery(), o.Interval, src.Gatherer.SetKubernetesVersion,
+		c.Manager.TriggerAll, clock.RealClock{}, log.WithField("component", "version"))
 	if o.LeaderElect {
 		if c.LeaderIdentity, err = leader.Identity(); err != nil {
 			return nil, err
@@ -168,13 +169,15 @@ func (c *Controller) Run(ctx context.Context) error {
 			log.WithError(err).Error("metrics and health server stopped")
 		}
 	}()
-	err := c.run(ctx)
+	err := c.startAndExport(ctx)
 	cancel()
 	<-served
 	return err
 }
 
-func (c *Controller) run(ctx context.Context) error {
+// startAndExport starts the caches, the switch and the version watch, then
+// exports: at once, or while leading.
+func (c *Controller) startAndExport(ctx context.Context) error {
 	if err := c.Sources.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Stopped while a cache could not sync: /readyz said why.
@@ -226,7 +229,7 @@ func (c *Controller) export(ctx context.Context) {
 		c.log.WithError(err).Error("starting the exporters")
 		return
 	}
-	c.log.WithField("telemetry", stateName(enabled)).Info("exporter manager started")
+	c.log.WithField("telemetry", optout.StateName(enabled)).Info("exporter manager started")
 	for {
 		select {
 		case <-ctx.Done():

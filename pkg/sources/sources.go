@@ -1,4 +1,9 @@
-package run
+// Package sources connects to an API server and builds what the gatherer
+// and the exporters read: the clients, one lasso shared controller factory
+// with its typed caches, the informer transforms, the install information
+// that does not live in caches (kube-system UID, Kubernetes version,
+// identity), and the health of every cache.
+package sources
 
 import (
 	"context"
@@ -31,6 +36,7 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/gatherer"
 	"github.com/rancher/telemetry-manager/pkg/identity"
+	"github.com/rancher/telemetry-manager/pkg/options"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
 	"github.com/rancher/telemetry-manager/pkg/version"
 )
@@ -55,9 +61,9 @@ func RestConfig(kubeconfig string) (*rest.Config, error) {
 // nodes, else kubernetes. A forced mode is returned as is.
 func DetectMode(d discovery.DiscoveryInterface, forced string) (snapshot.Mode, error) {
 	switch forced {
-	case ModeRancher:
+	case options.ModeRancher:
 		return snapshot.ModeRancher, nil
-	case ModeKubernetes:
+	case options.ModeKubernetes:
 		return snapshot.ModeKubernetes, nil
 	}
 	list, err := d.ServerResourcesForGroupVersion(v3.SchemeGroupVersion.String())
@@ -103,7 +109,7 @@ type Sources struct {
 	// because the identity Secret could not be created or read.
 	Ephemeral bool
 	// ConfigMaps caches the ConfigMaps of the telemetry namespace; nil
-	// unless SourceOptions.ConfigMaps asked for them.
+	// unless Options.ConfigMaps asked for them.
 	ConfigMaps generic.ControllerInterface[*corev1.ConfigMap, *corev1.ConfigMapList]
 
 	// informers are those whose changes OnChange reports.
@@ -121,8 +127,8 @@ type Sources struct {
 	settingChanged chan struct{}
 }
 
-// SourceOptions say what Connect reads.
-type SourceOptions struct {
+// Options say what Connect reads.
+type Options struct {
 	Mode         string // auto, rancher, kubernetes
 	Namespace    string // telemetry namespace: identity Secret, watched Secrets
 	IdentityName string
@@ -142,7 +148,7 @@ type SourceOptions struct {
 // Connect builds the clients and caches of one API server, reads the install
 // information that does not live in caches (kube-system UID, Kubernetes
 // version, identity) and returns the sources ready to Start.
-func Connect(ctx context.Context, cfg *rest.Config, o SourceOptions) (*Sources, error) {
+func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "telemetry-manager/" + version.Version

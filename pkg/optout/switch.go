@@ -1,4 +1,7 @@
-package run
+// Package optout follows the runtime opt-out switch: the key "disabled" of a
+// ConfigMap in the telemetry namespace stops and resumes exporting without a
+// restart.
+package optout
 
 import (
 	"context"
@@ -13,7 +16,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"github.com/rancher/telemetry-manager/pkg/options"
 )
+
+// Key is the key of the switch ConfigMap: "true" disables telemetry.
+const Key = options.SwitchKey
 
 // ErrSwitchValue means the switch ConfigMap's key "disabled" is neither
 // "true" nor "false".
@@ -27,7 +35,7 @@ func switchState(cm *corev1.ConfigMap, prev bool) (enabled bool, err error) {
 	if cm == nil {
 		return true, nil
 	}
-	v, ok := cm.Data[SwitchKey]
+	v, ok := cm.Data[Key]
 	if !ok {
 		return true, nil
 	}
@@ -37,10 +45,11 @@ func switchState(cm *corev1.ConfigMap, prev bool) (enabled bool, err error) {
 	case "false":
 		return true, nil
 	}
-	return prev, fmt.Errorf("ConfigMap %s/%s key %s is %q, want \"true\" or \"false\": %w", cm.Namespace, cm.Name, SwitchKey, v, ErrSwitchValue)
+	return prev, fmt.Errorf("ConfigMap %s/%s key %s is %q, want \"true\" or \"false\": %w", cm.Namespace, cm.Name, Key, v, ErrSwitchValue)
 }
 
-func stateName(enabled bool) string {
+// StateName returns "enabled" or "disabled", as logs and metrics say.
+func StateName(enabled bool) string {
 	if enabled {
 		return "enabled"
 	}
@@ -67,8 +76,8 @@ type Switch struct {
 	enabled bool
 }
 
-// newSwitch follows the ConfigMap namespace/name in the cache of inf.
-func newSwitch(inf toolscache.SharedIndexInformer, cache generic.CacheInterface[*corev1.ConfigMap], namespace, name string, log *logrus.Entry, onChange func(bool)) (*Switch, error) {
+// New follows the ConfigMap namespace/name in the cache of inf.
+func New(inf toolscache.SharedIndexInformer, cache generic.CacheInterface[*corev1.ConfigMap], namespace, name string, log *logrus.Entry, onChange func(bool)) (*Switch, error) {
 	s := &Switch{
 		namespace: namespace, name: name, cache: cache, onChange: onChange,
 		log:     log.WithField("configMap", namespace+"/"+name),
@@ -153,14 +162,14 @@ func (s *Switch) refresh(initial bool) {
 	}
 	enabled, err := switchState(cm, s.enabled)
 	if err != nil {
-		s.log.WithError(err).WithField("telemetry", stateName(enabled)).Error("ignoring the telemetry switch")
+		s.log.WithError(err).WithField("telemetry", StateName(enabled)).Error("ignoring the telemetry switch")
 	}
 	first := !s.known
 	if !first && enabled == s.enabled {
 		return
 	}
 	s.known, s.enabled = true, enabled
-	log := s.log.WithField("telemetry", stateName(enabled))
+	log := s.log.WithField("telemetry", StateName(enabled))
 	switch {
 	case first && cm == nil:
 		log.Info("telemetry switch: no ConfigMap, telemetry is enabled")

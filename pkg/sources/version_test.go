@@ -1,4 +1,4 @@
-package run
+package sources
 
 import (
 	"context"
@@ -83,7 +83,7 @@ func TestVersionWatchTriggersOnlyWhenTheVersionChanged(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0)
 	var triggers atomic.Int32
 	triggered := make(chan struct{}, 10)
-	w := &versionWatch{
+	w := &VersionWatch{
 		discovery: scriptedDiscovery(answers), set: g.SetKubernetesVersion,
 		changed: func() { triggers.Add(1); triggered <- struct{}{} },
 		every:   versionEvery(time.Hour), clock: clk, log: logrus.NewEntry(logrus.New()),
@@ -127,7 +127,7 @@ func TestVersionWatchLogsFailuresAtMostHourly(t *testing.T) {
 	answers := make(chan answer, 1)
 	log, hook := logtest.NewNullLogger()
 	clk := clocktesting.NewFakeClock(t0)
-	w := &versionWatch{
+	w := &VersionWatch{
 		discovery: scriptedDiscovery(answers), set: kubeGatherer(t).SetKubernetesVersion, changed: func() {},
 		every: time.Minute, clock: clk, log: logrus.NewEntry(log),
 	}
