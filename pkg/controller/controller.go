@@ -9,9 +9,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
@@ -44,6 +46,7 @@ type Controller struct {
 
 	opts      *Options
 	exporters []registration
+	owners    secretOwners
 	version   *sources.VersionWatch
 	listener  net.Listener
 	log       *logrus.Entry
@@ -93,13 +96,15 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		},
 		OnRun: met.OnRun,
 	})
+	target := o.TargetNamespace(o.SecretNamespace)
+	src.Secrets.Watch(target)
 	deps := exporters.Deps{
 		Report: report.New(src.Identity.Key),
 		Secret: secret.Options{
-			Namespace: o.SecretNamespace, Name: o.SecretName, MaxAge: o.MaxAge,
+			Namespace: target, Name: o.SecretName, MaxAge: o.MaxAge,
 			CreateNamespace: o.CreateNamespace,
 			Secrets:         src.Kube.CoreV1(), Namespaces: src.Kube.CoreV1(),
-			Cache:      src.Secrets.Cache(),
+			Cache:      src.Secrets,
 			OnWrite:    met.OnSecretWrite("secret"),
 			SigningKey: src.Identity.SigningKey(),
 		},
@@ -116,11 +121,22 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		}
 		c.exporters = append(c.exporters, registration{e.Name, exp, o.Interval})
 		met.AddExporter(e.Name)
+		if t, ok := exp.(secretWriter); ok {
+			ns, name := t.Target()
+			c.owners.set(e.Name, t, ns, name)
+		}
 	}
-	// Any change to what the gatherer reads, or to a Secret in the telemetry
-	// namespace (an edited or deleted payload), asks every exporter for a run;
+	// Any change to what the gatherer reads asks every exporter for a run;
 	// the manager coalesces bursts and exporters write only real changes.
 	src.OnChange(func(any) { c.Manager.TriggerAll() })
+	// An edited or deleted Secret asks only the exporter that writes it,
+	// and only when it does not hold what that exporter wrote (the event
+	// of the exporter's own write asks for nothing).
+	src.Secrets.OnChange(func(namespace, name string, current *corev1.Secret) {
+		if id, w, ok := c.owners.owner(namespace, name); ok && (current == nil || !w.Holds(current)) {
+			c.Manager.Trigger(id)
+		}
+	})
 	// An upgrade of the cluster the manager runs in shows within
 	// min(--interval, 10m), without a restart.
 	c.version = sources.NewVersionWatch(src.Kube.Discovery(), o.Interval, src.Gatherer.SetKubernetesVersion,
@@ -296,4 +312,38 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) e
 		return err
 	}
 	return c.Run(ctx)
+}
+
+// secretWriter is an exporter that writes a Secret (the secret exporter).
+type secretWriter interface {
+	Target() (namespace, name string)
+	Holds(current *corev1.Secret) bool
+}
+
+// secretOwners maps each Secret an exporter writes to that exporter, so
+// that an event on the Secret triggers only its owner.
+type secretOwners struct {
+	mu sync.Mutex
+	m  map[string]secretOwner // by namespace/name
+}
+
+type secretOwner struct {
+	id     string
+	writer secretWriter
+}
+
+func (o *secretOwners) set(id string, w secretWriter, namespace, name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[string]secretOwner{}
+	}
+	o.m[namespace+"/"+name] = secretOwner{id, w}
+}
+
+func (o *secretOwners) owner(namespace, name string) (string, secretWriter, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w, ok := o.m[namespace+"/"+name]
+	return w.id, w.writer, ok
 }

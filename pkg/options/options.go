@@ -138,13 +138,16 @@ func (o *Logging) Validate() error {
 
 // Export says what the controller exports, where and how often.
 type Export struct {
-	Interval         time.Duration
-	MaxAge           time.Duration
-	Debounce         time.Duration
-	SecretName       string
-	CreateNamespace  bool
-	Exporters        string
-	DisableTelemetry bool
+	Interval   time.Duration
+	MaxAge     time.Duration
+	Debounce   time.Duration
+	SecretName string
+	// SecretTargetNamespace is the namespace of the Secret the secret
+	// exporter writes; empty means the telemetry namespace.
+	SecretTargetNamespace string
+	CreateNamespace       bool
+	Exporters             string
+	DisableTelemetry      bool
 	// ConfigMapName is the ConfigMap in the telemetry namespace whose key
 	// "disabled" switches exporting off and on at run time.
 	ConfigMapName string
@@ -163,6 +166,15 @@ func NewExport() Export {
 	}
 }
 
+// TargetNamespace returns the namespace of the secret exporter's Secret:
+// the flag's, else def (the telemetry namespace).
+func (o *Export) TargetNamespace(def string) string {
+	if o.SecretTargetNamespace != "" {
+		return o.SecretTargetNamespace
+	}
+	return def
+}
+
 // SwitchKey is the key of the switch ConfigMap that disables telemetry.
 const SwitchKey = "disabled"
 
@@ -172,6 +184,7 @@ func (o *Export) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.MaxAge, "max-age", o.MaxAge, "rewrite an unchanged payload once it is this old (0: never)")
 	fs.DurationVar(&o.Debounce, "debounce", o.Debounce, "how long to collect cache changes before exporting them; less than --interval")
 	fs.StringVar(&o.SecretName, "secret-name", o.SecretName, "name of the Secret the secret exporter writes")
+	fs.StringVar(&o.SecretTargetNamespace, "secret-target-namespace", o.SecretTargetNamespace, "namespace of the Secret the secret exporter writes (default: --secret-namespace)")
 	fs.BoolVar(&o.CreateNamespace, "create-namespace", o.CreateNamespace, "create the telemetry namespace when it is missing")
 	fs.StringVar(&o.Exporters, "exporters", o.Exporters, "comma-separated exporters to run, at least one (valid: "+strings.Join(exporters.Names(), ", ")+")")
 	fs.BoolVar(&o.DisableTelemetry, "disable-telemetry", o.DisableTelemetry, "gather and export nothing, open no connection (the hard switch; see --config-map-name for the runtime one)")
@@ -197,6 +210,9 @@ func (o *Export) Validate() error {
 		errs = append(errs, errors.New("--secret-name: must not be empty"))
 	} else {
 		errs = append(errs, CheckName("--secret-name", o.SecretName, validation.IsDNS1123Subdomain))
+	}
+	if o.SecretTargetNamespace != "" {
+		errs = append(errs, CheckName("--secret-target-namespace", o.SecretTargetNamespace, validation.IsDNS1123Label))
 	}
 	errs = append(errs, CheckName("--config-map-name", o.ConfigMapName, validation.IsDNS1123Subdomain))
 	if selected, err := exporters.Select(o.Exporters); err != nil {

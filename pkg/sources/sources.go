@@ -99,10 +99,12 @@ func utilruntimeMust(err error) {
 
 // Sources are the shared informer caches and clients of one API server.
 type Sources struct {
-	Mode     snapshot.Mode
-	Kube     kubernetes.Interface
-	Factory  controller.SharedControllerFactory
-	Secrets  generic.ControllerInterface[*corev1.Secret, *corev1.SecretList]
+	Mode    snapshot.Mode
+	Kube    kubernetes.Interface
+	Factory controller.SharedControllerFactory
+	// Secrets caches the Secrets telemetry-manager writes, in the telemetry
+	// namespace and in every namespace Watch was asked for.
+	Secrets  *Secrets
 	Gatherer *gatherer.Gatherer
 	Identity identity.Identity
 	// Ephemeral is true when the identity was made up for this process
@@ -209,13 +211,13 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 	}
 
 	scheme := Scheme()
-	secretGVK := corev1.SchemeGroupVersion.WithKind("Secret")
 	configMapGVK := corev1.SchemeGroupVersion.WithKind("ConfigMap")
 	src.Factory, err = controller.NewSharedControllerFactoryFromConfigWithOptions(cfg, scheme, &controller.SharedControllerFactoryOptions{
 		CacheOptions: &cache.SharedCacheFactoryOptions{
-			// Secrets and ConfigMaps are read only in the telemetry
-			// namespace, which is all that the chart's Role allows.
-			KindNamespace: map[schema.GroupVersionKind]string{secretGVK: o.Namespace, configMapGVK: o.Namespace},
+			// ConfigMaps are read only in the telemetry namespace, which
+			// is all that the chart's Role allows. Secrets have caches of
+			// their own, per namespace (Secrets).
+			KindNamespace: map[schema.GroupVersionKind]string{configMapGVK: o.Namespace},
 		},
 	})
 	if err != nil {
@@ -225,8 +227,8 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 	if err != nil {
 		return nil, fmt.Errorf("building core factory: %w", err)
 	}
-	src.Secrets = coreFactory.Core().V1().Secret()
-	src.watch("Secret", corev1.SchemeGroupVersion.WithResource("secrets"), src.Secrets.Informer(), slimSecret)
+	src.Secrets = NewSecrets(kube, clk, src.log)
+	src.Secrets.Watch(o.Namespace)
 	if o.ConfigMaps {
 		// Not watched for changes: the switch has a handler of its own,
 		// and a ConfigMap is no reason to export.
@@ -305,11 +307,19 @@ func (s *Sources) settingEvent() {
 	}
 }
 
-// CacheSynced reports, by kind, whether each cache has synced.
+// allCaches returns the health of every cache, the per-namespace Secret
+// caches included.
+func (s *Sources) allCaches() []*cacheStatus {
+	return append(slices.Clone(s.caches), s.Secrets.statuses()...)
+}
+
+// CacheSynced reports, by kind, whether each cache has synced; a kind with
+// a cache per namespace (Secret) is synced when all of them are.
 func (s *Sources) CacheSynced() map[string]bool {
-	out := make(map[string]bool, len(s.caches))
-	for _, c := range s.caches {
-		out[c.kind] = c.synced()
+	out := map[string]bool{}
+	for _, c := range s.allCaches() {
+		synced, seen := out[c.kind]
+		out[c.kind] = c.synced() && (synced || !seen)
 	}
 	return out
 }
@@ -320,7 +330,7 @@ func (s *Sources) CacheSynced() map[string]bool {
 // ErrWaitingForInstallUUID.
 func (s *Sources) Ready() error {
 	var problems notReady
-	for _, c := range s.caches {
+	for _, c := range s.allCaches() {
 		if err := c.problem(); err != nil {
 			problems = append(problems, err)
 		}
@@ -371,15 +381,17 @@ func (s *Sources) WaitForInstallUUID(ctx context.Context) error {
 // CacheObjects returns the number of objects in each cache, by kind. It
 // counts keys, which the caches hold already, so it is cheap at any scale.
 func (s *Sources) CacheObjects() map[string]int {
-	out := make(map[string]int, len(s.caches))
-	for _, c := range s.caches {
+	out := make(map[string]int, len(s.caches)+1)
+	for _, c := range s.allCaches() {
 		out[c.kind] += len(c.informer.GetStore().ListKeys())
 	}
 	return out
 }
 
 // OnChange calls f on every add, update and delete in the caches the
-// gatherer reads and in the telemetry namespace's Secrets. f must not block.
+// gatherer reads. f must not block. Secret events have their own hook
+// (Secrets.OnChange), so that they trigger only the exporter that owns the
+// Secret.
 func (s *Sources) OnChange(f func(obj any)) {
 	h := toolscache.ResourceEventHandlerFuncs{
 		AddFunc: f,
@@ -405,6 +417,7 @@ func (s *Sources) OnChange(f func(obj any)) {
 
 // Start starts the caches.
 func (s *Sources) Start(ctx context.Context) error {
+	s.Secrets.Start(ctx)
 	return s.Factory.Start(ctx, 1)
 }
 
@@ -416,6 +429,9 @@ func (s *Sources) WaitForSync(ctx context.Context) error {
 		if !ok {
 			missing = append(missing, gvk.Kind)
 		}
+	}
+	if !s.Secrets.waitForSync(ctx) {
+		missing = append(missing, "Secret")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("caches not synced: %v", missing)

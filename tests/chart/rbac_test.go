@@ -175,6 +175,10 @@ func TestRBACRenderedFromValues(t *testing.T) {
 				"Role: coordination.k8s.io/leases get [lock]",
 				"Role: coordination.k8s.io/leases update [lock]",
 			})},
+		// The payload rule moves to a Role of the target namespace, with
+		// the list and watch its cache needs there.
+		{"secret target namespace", []string{"exporters.secret.namespace=reports"}, concat(rancherRules, kubernetesRules, alwaysClusterRules, namespaceRules, leaseRules,
+			[]string{"Role: core/secrets patch [telemetry]", "Role: core/secrets list", "Role: core/secrets watch"})},
 		{"no rbac", []string{"rbac.create=false"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,4 +272,32 @@ func allowed(t testing.TB, user string, groups []string, a access) (bool, error)
 func serviceAccountUser(ns, name string) (string, []string) {
 	return "system:serviceaccount:" + ns + ":" + name,
 		[]string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+}
+
+// TestSecretTargetRoleLivesInTheTargetNamespace: with
+// exporters.secret.namespace set, the manager is told the namespace and its
+// Role for the payload is bound there, not in the release namespace.
+func TestSecretTargetRoleLivesInTheTargetNamespace(t *testing.T) {
+	objs := render(t, release{set: []string{"exporters.secret.namespace=reports"}})
+	if got := parseArgs(t, containerArgs(t, objs))["secret-target-namespace"]; got != "reports" {
+		t.Errorf("--secret-target-namespace=%q, want reports", got)
+	}
+	found := map[string]bool{}
+	for _, o := range objs {
+		if strings.HasSuffix(o.GetName(), "-secret-target") {
+			found[o.GetKind()] = true
+			if o.GetNamespace() != "reports" {
+				t.Errorf("%s %s in namespace %q, want reports", o.GetKind(), o.GetName(), o.GetNamespace())
+			}
+		}
+	}
+	if !found["Role"] || !found["RoleBinding"] {
+		t.Errorf("target Role and RoleBinding rendered: %v", found)
+	}
+	// The release namespace itself is no target: nothing extra.
+	for _, o := range render(t, release{set: []string{"exporters.secret.namespace=" + releaseNamespace}}) {
+		if strings.HasSuffix(o.GetName(), "-secret-target") {
+			t.Errorf("%s %s rendered for the release namespace", o.GetKind(), o.GetName())
+		}
+	}
 }

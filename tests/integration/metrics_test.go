@@ -101,7 +101,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 		`telemetry_manager_cache_objects{kind="Node"}`:             func(v float64) bool { return v >= float64(sampleTotals.Nodes) },
 		`telemetry_manager_cache_objects{kind="Setting"}`:          func(v float64) bool { return v > 0 },
 		`telemetry_manager_cache_objects{kind="Feature"}`:          func(v float64) bool { return v > 0 },
-		`telemetry_manager_cache_objects{kind="Secret"}`:           func(v float64) bool { return v >= 2 }, // identity and payload
+		`telemetry_manager_cache_objects{kind="Secret"}`:           func(v float64) bool { return v == 1 }, // the payload: the identity Secret is not cached
 		`telemetry_manager_cache_objects{kind="ConfigMap"}`:        func(v float64) bool { return v >= 0 },
 		`telemetry_manager_invalid_objects{kind="Node"}`:           func(v float64) bool { return v == float64(sampleTotals.InvalidNodes) },
 		`telemetry_manager_leader`:                                 func(v float64) bool { return v == 1 },

@@ -113,3 +113,13 @@ Checks of combinations the schema cannot express.
 {{- fail "replicas above 1 need leaderElection.enabled=true, or every replica would export" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The namespace of the secret exporter's Secret when it is not the release
+namespace, else empty.
+*/}}
+{{- define "telemetry-manager.secretTargetNamespace" -}}
+{{- with .Values.exporters.secret.namespace -}}
+{{- if ne . $.Release.Namespace -}}{{ . }}{{- end -}}
+{{- end -}}
+{{- end }}

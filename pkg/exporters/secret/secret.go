@@ -267,6 +267,16 @@ func (e *Exporter) expired(t, now time.Time) bool {
 	return e.opts.MaxAge > 0 && now.Sub(t) >= e.opts.MaxAge
 }
 
+// Holds reports whether current holds exactly what the exporter last wrote
+// (or found in place): then an event on it, such as the one that follows
+// the exporter's own write, needs no run. Before the first run it reports
+// false, so that any event is checked.
+func (e *Exporter) Holds(current *corev1.Secret) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last.payload != nil && e.differs(current, e.last) == ""
+}
+
 // differs says why current must be rewritten to hold want, or "" when it
 // already does. The payload bytes are compared, not the digest annotations,
 // so an edit that rewrites the payload and its digests together is caught;

@@ -511,3 +511,28 @@ func TestExportRendersOnceMoreWhenContentChanges(t *testing.T) {
 		t.Fatalf("a content change rendered %d times, want 2 (the content, then the payload)", calls)
 	}
 }
+
+// TestHoldsTellsItsOwnWriteFromAnEdit: the event of the exporter's own
+// write needs no run, an edited or foreign Secret does, and before the
+// first run every Secret does.
+func TestHoldsTellsItsOwnWriteFromAnEdit(t *testing.T) {
+	f := newFixture(t, nil)
+	if f.exp.Holds(&corev1.Secret{}) {
+		t.Fatal("Holds before the first run: want false")
+	}
+	f.export(t, snap(3))
+	s := f.secret(t)
+	if !f.exp.Holds(s) {
+		t.Fatalf("Holds(own write) = false, want true")
+	}
+	edited := s.DeepCopy()
+	edited.Data[DefaultKey] = []byte(`{"forged": true}`)
+	if f.exp.Holds(edited) {
+		t.Error("Holds(edited payload) = true, want false")
+	}
+	unsigned := s.DeepCopy()
+	delete(unsigned.Annotations, AnnotationSignature)
+	if f.exp.Holds(unsigned) {
+		t.Error("Holds(signature removed) = true, want false")
+	}
+}
