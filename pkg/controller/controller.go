@@ -116,10 +116,10 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		if err != nil {
 			return nil, fmt.Errorf("exporter %s: %w", e.Name, err)
 		}
-		if err := c.Manager.Register(e.Name, exp, o.Interval); err != nil {
+		if err := c.Manager.Register(e.Name, exp, o.IntervalOf(e.Name)); err != nil {
 			return nil, err
 		}
-		c.exporters = append(c.exporters, registration{e.Name, exp, o.Interval})
+		c.exporters = append(c.exporters, registration{e.Name, exp, o.IntervalOf(e.Name)})
 		met.AddExporter(e.Name)
 		if t, ok := exp.(secretWriter); ok {
 			ns, name := t.Target()

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
@@ -41,6 +43,8 @@ var badFlags = []struct {
 	{"max age negative", func(o *Options) { o.MaxAge = -time.Second }, flagError{"--max-age", options.ErrInvalidDuration}},
 	{"debounce negative", func(o *Options) { o.Debounce = -time.Second }, flagError{"--debounce", options.ErrInvalidDuration}},
 	{"debounce not below interval", func(o *Options) { o.Interval, o.Debounce = time.Minute, time.Minute }, flagError{"--debounce", options.ErrInvalidDuration}},
+	{"exporter interval below a second", func(o *Options) { o.Intervals["secret"] = time.Millisecond }, flagError{"--secret-interval", options.ErrInvalidDuration}},
+	{"exporter interval not above debounce", func(o *Options) { o.Intervals["secret"] = time.Second }, flagError{"--secret-interval", options.ErrInvalidDuration}},
 	{"mode unknown", func(o *Options) { o.Mode = "x" }, flagError{"--mode", nil}},
 	{"log format unknown", func(o *Options) { o.LogFormat = "xml" }, flagError{"--log-format", nil}},
 	{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, flagError{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s", nil}},
@@ -173,5 +177,26 @@ func TestLeaseNamespaceDefaultsToSecretNamespace(t *testing.T) {
 	o.LeaderElectionNamespace = "leases"
 	if got := o.LeaseNamespace(); got != "leases" {
 		t.Fatalf("LeaseNamespace() = %q, want leases", got)
+	}
+}
+
+func TestExporterIntervalFlagOverridesInterval(t *testing.T) {
+	o := NewOptions()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--interval=2h"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.IntervalOf("secret"); got != 2*time.Hour {
+		t.Fatalf("IntervalOf(secret) = %s without --secret-interval, want --interval's 2h", got)
+	}
+	if err := fs.Parse([]string{"--secret-interval=15m"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.IntervalOf("secret"); got != 15*time.Minute {
+		t.Fatalf("IntervalOf(secret) = %s, want 15m", got)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -151,6 +151,9 @@ type Export struct {
 	// ConfigMapName is the ConfigMap in the telemetry namespace whose key
 	// "disabled" switches exporting off and on at run time.
 	ConfigMapName string
+	// Intervals are the exporters' own intervals (--NAME-interval), by
+	// exporter name; 0 or absent means Interval.
+	Intervals map[string]time.Duration
 }
 
 // NewExport returns the defaults.
@@ -163,7 +166,17 @@ func NewExport() Export {
 		CreateNamespace: true,
 		Exporters:       strings.Join(exporters.Defaults(), ","),
 		ConfigMapName:   DefaultConfigMapName,
+		Intervals:       map[string]time.Duration{},
 	}
+}
+
+// IntervalOf returns how often the named exporter runs: its own interval
+// when set, else Interval.
+func (o *Export) IntervalOf(name string) time.Duration {
+	if d := o.Intervals[name]; d > 0 {
+		return d
+	}
+	return o.Interval
 }
 
 // TargetNamespace returns the namespace of the secret exporter's Secret:
@@ -188,6 +201,14 @@ func (o *Export) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.CreateNamespace, "create-namespace", o.CreateNamespace, "create the telemetry namespace when it is missing")
 	fs.StringVar(&o.Exporters, "exporters", o.Exporters, "comma-separated exporters to run, at least one (valid: "+strings.Join(exporters.Names(), ", ")+")")
 	fs.BoolVar(&o.DisableTelemetry, "disable-telemetry", o.DisableTelemetry, "gather and export nothing, open no connection (the hard switch; see --config-map-name for the runtime one)")
+	if o.Intervals == nil {
+		o.Intervals = map[string]time.Duration{}
+	}
+	for _, name := range exporters.Names() {
+		d := o.Intervals[name]
+		o.Intervals[name] = d
+		fs.Var(durationValue{o.Intervals, name}, name+"-interval", "how often the "+name+" exporter runs (default: --interval)")
+	}
 	fs.StringVar(&o.ConfigMapName, "config-map-name", o.ConfigMapName, "ConfigMap in --secret-namespace whose key \""+SwitchKey+"\" (\"true\" or \"false\") stops and resumes exporting at runtime; a missing ConfigMap means enabled")
 }
 
@@ -205,6 +226,15 @@ func (o *Export) Validate() error {
 		errs = append(errs, fmt.Errorf("--debounce %s: %w: must not be negative", o.Debounce, ErrInvalidDuration))
 	case o.Debounce >= o.Interval && o.Interval >= time.Second:
 		errs = append(errs, fmt.Errorf("--debounce %s: %w: must be less than --interval %s", o.Debounce, ErrInvalidDuration, o.Interval))
+	}
+	for _, name := range exporters.Names() {
+		switch d := o.Intervals[name]; {
+		case d == 0:
+		case d < time.Second:
+			errs = append(errs, fmt.Errorf("--%s-interval %s: %w: must be at least 1s (or 0: --interval)", name, d, ErrInvalidDuration))
+		case o.Debounce >= d:
+			errs = append(errs, fmt.Errorf("--%s-interval %s: %w: must be more than --debounce %s", name, d, ErrInvalidDuration, o.Debounce))
+		}
 	}
 	if o.SecretName == "" {
 		errs = append(errs, errors.New("--secret-name: must not be empty"))
@@ -346,3 +376,28 @@ func checkAddress(flag, addr string) error {
 	}
 	return nil
 }
+
+// durationValue is a pflag value that keeps a duration in a map entry, so
+// that the flags of every exporter in the table write into one map.
+type durationValue struct {
+	m    map[string]time.Duration
+	name string
+}
+
+func (v durationValue) String() string {
+	if v.m == nil {
+		return "0s"
+	}
+	return v.m[v.name].String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	v.m[v.name] = d
+	return nil
+}
+
+func (v durationValue) Type() string { return "duration" }

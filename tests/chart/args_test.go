@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -75,6 +76,19 @@ func TestDeploymentArgs(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("args:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestSecretExporterValuesReachTheCommand: the secret exporter's interval
+// and namespace values render flags the real command takes.
+func TestSecretExporterValuesReachTheCommand(t *testing.T) {
+	args := containerArgs(t, render(t, release{set: []string{"exporters.secret.interval=15m", "exporters.secret.namespace=reports"}}))
+	o := runOptions(t, args)
+	if got := o.IntervalOf("secret"); got != 15*time.Minute {
+		t.Errorf("secret exporter interval = %s, want 15m (args %v)", got, args)
+	}
+	if got := o.TargetNamespace(o.SecretNamespace); got != "reports" {
+		t.Errorf("secret target namespace = %q, want reports", got)
 	}
 }
 
