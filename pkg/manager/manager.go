@@ -1,6 +1,7 @@
 // Package manager schedules the exporters. Each registered exporter gets its
 // own loop: it waits until the caches and install information are ready, runs
-// at once, then every interval with jitter, and after a failure retries with
+// at once, then every interval with jitter. After a failure the error says how
+// to retry (see RetryAfter and Permanent); a plain error is retried with
 // capped exponential backoff. Runs of one exporter never overlap, and a
 // failing, slow or panicking exporter never delays or stops another.
 //
@@ -46,6 +47,8 @@ const (
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffMax  = 5 * time.Minute
 	DefaultDebounce    = 2 * time.Second
+	// DefaultRetryAfterMax caps the delay a RetryAfter error asks for.
+	DefaultRetryAfterMax = time.Hour
 )
 
 // logEvery is how often a failure that repeats with the same text is logged
@@ -103,6 +106,9 @@ type Options struct {
 	// BackoffMax caps the backoff. Default 5m. The backoff of an exporter is
 	// also never longer than its interval.
 	BackoffMax time.Duration
+	// RetryAfterMax caps the delay a RetryAfter error asks for. Default 1h.
+	// The delay is also never longer than the exporter's interval.
+	RetryAfterMax time.Duration
 	// Debounce is the window in which Trigger calls are coalesced into one
 	// run. Default 2s; a negative value makes a Trigger run at once.
 	Debounce time.Duration
@@ -135,6 +141,9 @@ func (o Options) withDefaults() Options {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = DefaultBackoffMax
 	}
+	if o.RetryAfterMax <= 0 {
+		o.RetryAfterMax = DefaultRetryAfterMax
+	}
 	switch {
 	case o.Debounce == 0:
 		o.Debounce = DefaultDebounce
@@ -166,8 +175,15 @@ type Status struct {
 	LastSuccess time.Time
 	// LastError is the error of the last run, nil when it succeeded.
 	LastError error
-	// ConsecutiveFailures counts the failed runs since the last success.
+	// ConsecutiveFailures counts the failed runs since the last success,
+	// whatever their retry kind.
 	ConsecutiveFailures int
+	// RetryKind says how the last run is retried: KindNone after a success,
+	// else the kind read from its error.
+	RetryKind RetryKind
+	// RetryDelay is the delay chosen for the retry after the last failed
+	// run, before a Trigger moves it; zero after a success.
+	RetryDelay time.Duration
 	// NextRun is when the next run is due. It is zero when no run is
 	// scheduled: before Ready returns, during a run, and when not Running.
 	// A Trigger moves it earlier.
@@ -355,9 +371,10 @@ func (m *Manager) Start(ctx context.Context) error {
 // caches changed. Calls within Options.Debounce of the first are coalesced
 // into one run, and a Trigger never starts a run while one is in flight:
 // Triggers during a run yield exactly one run after it. While the exporter
-// is backing off after a failure, Trigger does not shorten the backoff; the
-// retry reads a fresh snapshot anyway. Unknown ids are ignored. Trigger never
-// blocks.
+// waits for a backoff or a Retry-After after a failure, Trigger does not
+// shorten the wait; the retry reads a fresh snapshot anyway. After a
+// permanent failure it is honoured as after a success, since the payload may
+// have changed. Unknown ids are ignored. Trigger never blocks.
 func (m *Manager) Trigger(id string) {
 	m.mu.Lock()
 	e := m.entries[id]

@@ -388,9 +388,10 @@ func TestFailureBacksOffAndSuccessResets(t *testing.T) {
 			st := h.parked("http", 1)
 			now := t0
 			for i, d := range tc.want {
-				if st.ConsecutiveFailures != i+1 || !errors.Is(st.LastError, errBoom) || st.NextRun != now.Add(d) {
-					t.Fatalf("after failure %d: status %+v, want %d failures, LastError boom, NextRun %v",
-						i+1, st, i+1, now.Add(d))
+				if st.ConsecutiveFailures != i+1 || !errors.Is(st.LastError, errBoom) || st.NextRun != now.Add(d) ||
+					st.RetryKind != KindBackoff || st.RetryDelay != d {
+					t.Fatalf("after failure %d: status %+v, want %d failures, LastError boom, backoff of %v to %v",
+						i+1, st, i+1, d, now.Add(d))
 				}
 				if i == len(tc.want)-1 {
 					fail.Store(false)
@@ -399,7 +400,8 @@ func TestFailureBacksOffAndSuccessResets(t *testing.T) {
 				now = now.Add(d)
 			}
 
-			if st.ConsecutiveFailures != 0 || st.LastError != nil || st.LastSuccess != now || st.NextRun != now.Add(tc.interval) {
+			if st.ConsecutiveFailures != 0 || st.LastError != nil || st.LastSuccess != now || st.NextRun != now.Add(tc.interval) ||
+				st.RetryKind != KindNone || st.RetryDelay != 0 {
 				t.Errorf("after success: status %+v, want no failures, success at %v, NextRun %v", st, now, now.Add(tc.interval))
 			}
 			// A later failure starts over at BackoffBase.
@@ -419,29 +421,40 @@ func TestDelay(t *testing.T) {
 	half := func() float64 { return 0.5 }
 	most := func() float64 { return 0.99 }
 	tests := []struct {
-		name     string
-		opts     Options
-		interval time.Duration
-		failures int
-		want     time.Duration
+		name      string
+		opts      Options
+		interval  time.Duration
+		failures  int
+		kind      RetryKind
+		requested time.Duration
+		want      time.Duration
 	}{
-		{"success without jitter", Options{Jitter: -1}, time.Hour, 0, time.Hour},
-		{"success with jitter", Options{Rand: half}, time.Hour, 0, 63 * time.Minute},
-		{"first failure", Options{Rand: zero}, time.Hour, 1, 5 * time.Second},
-		{"first failure with jitter", Options{Rand: half}, time.Hour, 1, 5250 * time.Millisecond},
-		{"fourth failure", Options{Rand: zero}, time.Hour, 4, 40 * time.Second},
-		{"capped at BackoffMax", Options{Rand: zero}, time.Hour, 7, 5 * time.Minute},
-		{"jitter never passes the cap", Options{Rand: most}, time.Hour, 7, 5 * time.Minute},
-		{"capped at the interval", Options{Rand: most}, 12 * time.Second, 3, 12 * time.Second},
-		{"interval below BackoffBase", Options{Rand: zero}, time.Second, 1, time.Second},
-		{"no overflow", Options{Rand: zero}, time.Hour, 1 << 20, 5 * time.Minute},
-		{"custom BackoffBase", Options{BackoffBase: time.Second, Jitter: -1}, time.Hour, 3, 4 * time.Second},
+		{"success without jitter", Options{Jitter: -1}, time.Hour, 0, KindNone, 0, time.Hour},
+		{"success with jitter", Options{Rand: half}, time.Hour, 0, KindNone, 0, 63 * time.Minute},
+		{"first failure", Options{Rand: zero}, time.Hour, 1, KindBackoff, 0, 5 * time.Second},
+		{"first failure with jitter", Options{Rand: half}, time.Hour, 1, KindBackoff, 0, 5250 * time.Millisecond},
+		{"fourth failure", Options{Rand: zero}, time.Hour, 4, KindBackoff, 0, 40 * time.Second},
+		{"capped at BackoffMax", Options{Rand: zero}, time.Hour, 7, KindBackoff, 0, 5 * time.Minute},
+		{"jitter never passes the cap", Options{Rand: most}, time.Hour, 7, KindBackoff, 0, 5 * time.Minute},
+		{"capped at the interval", Options{Rand: most}, 12 * time.Second, 3, KindBackoff, 0, 12 * time.Second},
+		{"interval below BackoffBase", Options{Rand: zero}, time.Second, 1, KindBackoff, 0, time.Second},
+		{"no overflow", Options{Rand: zero}, time.Hour, 1 << 20, KindBackoff, 0, 5 * time.Minute},
+		{"custom BackoffBase", Options{BackoffBase: time.Second, Jitter: -1}, time.Hour, 3, KindBackoff, 0, 4 * time.Second},
+		{"retry-after waits the delay asked for", Options{Rand: zero}, time.Hour, 1, KindRetryAfter, 42 * time.Second, 42 * time.Second},
+		{"retry-after does not double", Options{Rand: zero}, time.Hour, 6, KindRetryAfter, 42 * time.Second, 42 * time.Second},
+		{"retry-after has no jitter", Options{Rand: most}, time.Hour, 1, KindRetryAfter, 42 * time.Second, 42 * time.Second},
+		{"retry-after may pass BackoffMax", Options{Rand: zero}, time.Hour, 1, KindRetryAfter, 20 * time.Minute, 20 * time.Minute},
+		{"retry-after capped at RetryAfterMax", Options{Rand: zero}, 24 * time.Hour, 1, KindRetryAfter, 3 * time.Hour, time.Hour},
+		{"retry-after capped at custom RetryAfterMax", Options{RetryAfterMax: time.Minute}, time.Hour, 1, KindRetryAfter, 2 * time.Minute, time.Minute},
+		{"retry-after capped at the interval", Options{Rand: zero}, 10 * time.Minute, 1, KindRetryAfter, 30 * time.Minute, 10 * time.Minute},
+		{"permanent waits the interval", Options{Rand: zero}, time.Hour, 3, KindPermanent, 0, time.Hour},
+		{"permanent with jitter", Options{Rand: half}, time.Hour, 1, KindPermanent, 0, 63 * time.Minute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := New(nil, tc.opts)
-			if got := m.delay(tc.interval, tc.failures); got != tc.want {
-				t.Errorf("delay(%v, %d) = %v, want %v", tc.interval, tc.failures, got, tc.want)
+			if got := m.delay(tc.interval, tc.failures, tc.kind, tc.requested); got != tc.want {
+				t.Errorf("delay(%v, %d, %q, %v) = %v, want %v", tc.interval, tc.failures, tc.kind, tc.requested, got, tc.want)
 			}
 		})
 	}
@@ -1160,4 +1173,149 @@ func BenchmarkTrigger(b *testing.B) {
 			m.TriggerAll()
 		}
 	})
+}
+
+func TestRetryAfterWaitsTheDelayAskedFor(t *testing.T) {
+	tests := []struct {
+		name          string
+		retryAfterMax time.Duration
+		interval      time.Duration
+		requested     time.Duration
+		want          time.Duration
+	}{
+		{"below the caps", 0, time.Hour, 90 * time.Second, 90 * time.Second},
+		{"longer than BackoffMax", 0, time.Hour, 20 * time.Minute, 20 * time.Minute},
+		{"capped at RetryAfterMax", 10 * time.Minute, 2 * time.Hour, time.Hour, 10 * time.Minute},
+		{"capped at the default RetryAfterMax", 0, 24 * time.Hour, 5 * time.Hour, time.Hour},
+		{"capped at the interval", 0, 5 * time.Minute, 20 * time.Minute, 5 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const failing = 3
+			// Jitter that would show: Retry-After is waited without it.
+			h := newHarness(t, Options{RetryAfterMax: tc.retryAfterMax, Jitter: 0.1, Rand: func() float64 { return 0.5 }}, nil)
+			x := newExporter(func(_ context.Context, n int) error {
+				if n <= failing {
+					return fmt.Errorf("posting to collector: %w", RetryAfter(tc.requested, errBoom))
+				}
+				return nil
+			})
+			h.register("http", x, tc.interval)
+			h.start(t.Context())
+
+			st := h.parked("http", 1)
+			now := t0
+			for i := 1; i <= failing; i++ {
+				if st.RetryKind != KindRetryAfter || st.RetryDelay != tc.want || st.NextRun != now.Add(tc.want) ||
+					st.ConsecutiveFailures != i || !errors.Is(st.LastError, errBoom) {
+					t.Fatalf("after failure %d: status %+v, want retry-after of %v to %v", i, st, tc.want, now.Add(tc.want))
+				}
+				// A Trigger does not shorten a Retry-After.
+				h.m.Trigger("http")
+				h.clk.Step(tc.want - time.Nanosecond)
+				if got := h.status("http"); got.Runs != i || got.NextRun != now.Add(tc.want) {
+					t.Fatalf("status %+v before the Retry-After of failure %d ended, want no run", got, i)
+				}
+				st = h.step(time.Nanosecond, "http", i+1)
+				now = now.Add(tc.want)
+			}
+			if want := now.Add(tc.interval + tc.interval/20); st.RetryKind != KindNone || st.RetryDelay != 0 ||
+				st.LastSuccess != now || st.NextRun != want {
+				t.Errorf("after success: status %+v, want no retry kind, next run %v", st, want)
+			}
+			x.check(t)
+		})
+	}
+}
+
+func TestPermanentWaitsTheIntervalAndATriggerRunsEarly(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	x := newExporter(func(_ context.Context, n int) error {
+		if n == 1 || n == 3 {
+			return fmt.Errorf("collector refused the payload: %w", Permanent(errBoom))
+		}
+		return nil
+	})
+	h.register("http", x, time.Hour)
+	h.start(t.Context())
+
+	st := h.parked("http", 1)
+	if st.RetryKind != KindPermanent || st.RetryDelay != time.Hour || st.NextRun != t0.Add(time.Hour) ||
+		st.ConsecutiveFailures != 1 || !errors.Is(st.LastError, errBoom) {
+		t.Fatalf("after a permanent failure: status %+v, want no retry before %v", st, t0.Add(time.Hour))
+	}
+	h.clk.Step(30 * time.Minute) // far past any backoff
+	if st := h.status("http"); st.Runs != 1 {
+		t.Fatalf("a permanent failure was retried before the interval: %+v", st)
+	}
+	// The caches changed: the payload may be accepted now.
+	h.m.Trigger("http")
+	h.nextRunAt("http", t0.Add(30*time.Minute+2*time.Second))
+	st = h.step(2*time.Second, "http", 2)
+	now := t0.Add(30*time.Minute + 2*time.Second)
+	if st.LastSuccess != now || st.ConsecutiveFailures != 0 || st.RetryKind != KindNone {
+		t.Errorf("after the triggered run: status %+v, want a success at %v", st, now)
+	}
+
+	// Without a Trigger, a permanent failure waits exactly one interval.
+	st = h.step(time.Hour, "http", 3)
+	now = now.Add(time.Hour)
+	if st.RetryKind != KindPermanent || st.NextRun != now.Add(time.Hour) {
+		t.Fatalf("after the second permanent failure: status %+v, want the next run at %v", st, now.Add(time.Hour))
+	}
+	h.clk.Step(time.Hour - time.Nanosecond)
+	if st := h.status("http"); st.Runs != 3 {
+		t.Fatalf("run before the interval ended: %+v", st)
+	}
+	h.step(time.Nanosecond, "http", 4)
+	x.check(t)
+}
+
+func TestPanicIsAPlainFailure(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	x := newExporter(func(context.Context, int) error { panic(Permanent(errBoom)) })
+	h.register("http", x, time.Hour)
+	h.start(t.Context())
+	st := h.parked("http", 1)
+	var pe *PanicError
+	if !errors.As(st.LastError, &pe) || st.RetryKind != KindBackoff || st.NextRun != t0.Add(5*time.Second) {
+		t.Errorf("status %+v after a panic with a permanent error, want a backoff of 5s", st)
+	}
+}
+
+func TestFailureLogNamesTheRetryKind(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		kind      string
+		retryIn   string
+		requested any // the retryAfterRequested field, nil when absent
+	}{
+		{"plain", errBoom, "backoff", "5s", nil},
+		{"retry-after", RetryAfter(time.Minute, errBoom), "retry-after", "1m0s", nil},
+		{"retry-after capped", RetryAfter(3*time.Hour, errBoom), "retry-after", "1h0m0s", "3h0m0s"},
+		{"permanent", Permanent(errBoom), "permanent", "2h0m0s", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{}, nil)
+			h.register("http", newExporter(func(context.Context, int) error { return tc.err }), 2*time.Hour)
+			h.start(t.Context())
+			h.parked("http", 1)
+			var found bool
+			for _, e := range h.hook.AllEntries() {
+				if e.Level != logrus.ErrorLevel {
+					continue
+				}
+				found = true
+				if e.Data["retryKind"] != tc.kind || e.Data["retryIn"] != tc.retryIn || e.Data["retryAfterRequested"] != tc.requested {
+					t.Errorf("log fields %v, want retryKind %s, retryIn %s, retryAfterRequested %v",
+						e.Data, tc.kind, tc.retryIn, tc.requested)
+				}
+			}
+			if !found {
+				t.Error("the failure was not logged at error level")
+			}
+		})
+	}
 }
