@@ -47,8 +47,11 @@ type entry struct {
 	// drains it, so it answers every Trigger made before it started.
 	trigger chan struct{}
 
-	// cancel and done are set by launch, under Manager.mu. done is closed
-	// when the loop has exited; both are nil if the loop was never launched.
+	// cancel and done are set by launch, under Manager.mu (done under mu
+	// too). done is closed when the last loop launched for the id has
+	// exited: e's own, or, before e's first launch, that of the exporter e
+	// replaced. cancel is nil until e's loop is launched; done is nil if no
+	// loop was ever launched for the id.
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -76,22 +79,27 @@ func (e *entry) poke() {
 	}
 }
 
-// loop runs e until ctx is done: first after the exporter it replaces has
-// stopped (after) and the manager is ready, then on schedule.
-func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}) {
+// loop runs e until ctx is done: first after the previous loop of the id
+// has exited (after) and the manager is ready, then on schedule. It closes
+// done when it exits.
+func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}, done chan struct{}) {
 	defer func() {
 		e.mu.Lock()
-		e.status.Running = false
-		e.status.NextRun = time.Time{}
+		// A Resume may have launched the next loop already; its state is
+		// not this loop's to clear.
+		if e.done == done {
+			e.status.Running = false
+			e.status.NextRun = time.Time{}
+		}
 		e.mu.Unlock()
-		close(e.done)
+		close(done)
 		m.wg.Done()
 	}()
 
 	if after != nil {
-		// Not selected with ctx: the old loop is already cancelled, and e.done
-		// must not close before it has, so a chain of replacements never
-		// overlaps.
+		// Not selected with ctx: the old loop is already cancelled, and done
+		// must not close before it has, so a chain of replacements, pauses
+		// and resumes never overlaps.
 		<-after
 	}
 	select {
@@ -103,7 +111,7 @@ func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}) {
 	for ctx.Err() == nil {
 		r := m.run(ctx, e)
 		if ctx.Err() != nil {
-			// Stopped or deleted during the run: its error is most
+			// Stopped, paused or deleted during the run: its error is most
 			// likely the cancellation, not worth an error log.
 			if r.err != nil {
 				e.log.WithError(r.err).Debug("export ended by cancellation")

@@ -1319,3 +1319,361 @@ func TestFailureLogNamesTheRetryKind(t *testing.T) {
 		})
 	}
 }
+
+func TestPauseStopsEveryExporterUntilResume(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	secret, http := newExporter(nil), newExporter(nil)
+	h.register("secret", secret, time.Hour)
+	h.register("http", http, 10*time.Minute)
+	h.start(t.Context())
+	h.parked("secret", 1)
+	h.parked("http", 1)
+
+	h.m.Pause()
+	secret.closed.Store(true)
+	http.closed.Store(true)
+	if !h.m.Paused() {
+		t.Error("Paused() = false after Pause")
+	}
+	if h.clk.HasWaiters() {
+		t.Errorf("%d timers left on the clock after Pause: a loop still waits for a run", h.clk.Waiters())
+	}
+	// Registered during the pause: recorded, but it does not run.
+	scc := newExporter(nil)
+	scc.closed.Store(true)
+	h.register("scc", scc, time.Hour)
+	for _, id := range []string{"secret", "http", "scc"} {
+		if st := h.status(id); !st.Paused || st.Running || st.InFlight || !st.NextRun.IsZero() {
+			t.Errorf("%s while paused: status %+v, want paused, not running, no next run", id, st)
+		}
+	}
+	h.m.Trigger("secret")
+	h.m.TriggerAll()
+	h.clk.Step(24 * time.Hour)
+	if h.clk.HasWaiters() {
+		t.Errorf("%d timers on the clock while paused", h.clk.Waiters())
+	}
+	for _, x := range []*exporter{secret, http, scc} {
+		x.check(t) // no Export call since Pause returned
+		x.closed.Store(false)
+	}
+
+	h.m.Resume()
+	now := t0.Add(24 * time.Hour)
+	for _, tc := range []struct {
+		id       string
+		runs     int
+		interval time.Duration
+	}{{"secret", 2, time.Hour}, {"http", 2, 10 * time.Minute}, {"scc", 1, time.Hour}} {
+		// Each runs at once, without the clock moving, then on its schedule.
+		st := h.parked(tc.id, tc.runs)
+		if st.Paused || !st.Running || st.LastRun != now || st.NextRun != now.Add(tc.interval) {
+			t.Errorf("%s after Resume: status %+v, want running, run at %v, next at %v",
+				tc.id, st, now, now.Add(tc.interval))
+		}
+		if h.pendingTrigger(tc.id) {
+			t.Errorf("%s: a Trigger made while paused is still pending after the run on Resume", tc.id)
+		}
+	}
+	if h.m.Paused() {
+		t.Error("Paused() = true after Resume")
+	}
+	h.step(10*time.Minute, "http", 3)
+	if st := h.status("secret"); st.Runs != 2 {
+		t.Errorf("secret ran %d times, want 2: its next run is an hour after Resume", st.Runs)
+	}
+	for _, x := range []*exporter{secret, http, scc} {
+		x.check(t)
+	}
+}
+
+func TestPauseWaitsForInFlightRun(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	release := make(chan struct{})
+	cancelled := make(chan error, 1)
+	x := newExporter(func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-ctx.Done()
+			cancelled <- ctx.Err()
+			<-release // ignores the cancellation a while longer
+			return ctx.Err()
+		}
+		return nil
+	})
+	h.register("secret", x, time.Hour)
+	h.start(t.Context())
+	recv(t, "first run", x.calls)
+
+	returned := make(chan struct{})
+	go func() {
+		h.m.Pause()
+		close(returned)
+	}()
+	if err := recv(t, "cancellation of the in-flight run", cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Export's ctx error = %v, want context.Canceled", err)
+	}
+	if done(returned) {
+		t.Fatal("Pause returned during the in-flight run")
+	}
+	close(release)
+	recv(t, "Pause to return", returned)
+	x.closed.Store(true)
+	if st := h.status("secret"); st.InFlight || st.Running || !st.Paused {
+		t.Errorf("status after Pause %+v, want paused with no run in flight", st)
+	}
+
+	h.m.Trigger("secret")
+	h.clk.Step(10 * time.Hour)
+	if n := x.n.Load(); n != 1 {
+		t.Errorf("Export called %d times while paused, want 1 (the run Pause waited for)", n)
+	}
+	x.check(t)
+	x.closed.Store(false)
+	h.m.Resume()
+	h.parked("secret", 2)
+	x.check(t)
+}
+
+func TestDeleteWhilePaused(t *testing.T) {
+	deleted := make(chan string, 4)
+	h := newHarness(t, Options{OnDelete: func(id string) { deleted <- id }}, nil)
+	secret, http := newExporter(nil), newExporter(nil)
+	h.register("secret", secret, time.Hour)
+	h.register("http", http, time.Hour)
+	h.start(t.Context())
+	h.parked("secret", 1)
+	h.parked("http", 1)
+
+	h.m.Pause()
+	if err := h.m.Delete("secret"); err != nil {
+		t.Fatalf("Delete while paused: %v", err)
+	}
+	secret.closed.Store(true)
+	if got := recv(t, "OnDelete", deleted); got != "secret" {
+		t.Errorf("OnDelete(%q), want secret", got)
+	}
+	if h.m.Has("secret") {
+		t.Error("Has after Delete = true")
+	}
+	h.m.Resume()
+	h.parked("http", 2)
+	h.step(10*time.Hour, "http", 3)
+	if n := secret.n.Load(); n != 1 {
+		t.Errorf("exporter deleted while paused ran %d times, want 1", n)
+	}
+	secret.check(t)
+}
+
+func TestPauseAndResumeAreIdempotent(t *testing.T) {
+	t.Run("before Start", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.m.Pause()
+		h.m.Pause()
+		h.start(t.Context())
+		h.clk.Step(time.Hour)
+		if st := h.status("secret"); st.Running || !st.Paused || st.Runs != 0 || h.clk.HasWaiters() {
+			t.Errorf("started while paused: status %+v, %d timers; want paused, no run", st, h.clk.Waiters())
+		}
+		h.m.Resume()
+		h.m.Resume()
+		recv(t, "first run after Resume", x.calls)
+		if st := h.parked("secret", 1); st.LastRun != t0.Add(time.Hour) {
+			t.Errorf("first run at %v, want %v", st.LastRun, t0.Add(time.Hour))
+		}
+		// One Pause stops every loop Resume started: two Resumes started one.
+		h.m.Pause()
+		if h.clk.HasWaiters() {
+			t.Errorf("%d timers left after Pause: a second loop escaped it", h.clk.Waiters())
+		}
+		x.check(t)
+	})
+	t.Run("Resume before Start only lets Start run", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.m.Pause()
+		h.m.Resume()
+		if st := h.status("secret"); st.Running || st.Paused {
+			t.Errorf("status before Start %+v, want neither running nor paused", st)
+		}
+		h.start(t.Context())
+		h.parked("secret", 1)
+	})
+	t.Run("Resume without Pause", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.start(t.Context())
+		h.parked("secret", 1)
+		h.m.Resume()
+		if st := h.status("secret"); st.Runs != 1 || st.NextRun != t0.Add(time.Hour) || h.clk.Waiters() != 1 {
+			t.Errorf("status %+v, %d timers after Resume of a running manager, want it unchanged", st, h.clk.Waiters())
+		}
+	})
+	t.Run("after Stop", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.start(t.Context())
+		h.parked("secret", 1)
+		h.m.Pause()
+		h.m.Stop()
+		h.m.Resume()
+		h.m.Pause()
+		h.m.Resume()
+		if st := h.status("secret"); st.Running || st.Runs != 1 || h.clk.HasWaiters() {
+			t.Errorf("status %+v after Resume following Stop, want not running", st)
+		}
+	})
+}
+
+func TestReplaceChangesTheInterval(t *testing.T) {
+	for _, paused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("paused=%v", paused), func(t *testing.T) {
+			h := newHarness(t, Options{}, nil)
+			old, repl := newExporter(nil), newExporter(nil)
+			h.register("secret", old, time.Hour)
+			h.start(t.Context())
+			h.parked("secret", 1)
+			if paused {
+				h.m.Pause()
+			}
+			h.register("secret", repl, 10*time.Minute, Replace())
+			old.closed.Store(true)
+			if paused {
+				if st := h.status("secret"); st.Running || st.Runs != 0 {
+					t.Fatalf("replacement registered while paused: status %+v, want not running", st)
+				}
+				h.m.Resume()
+			}
+			recv(t, "first run of the replacement", repl.calls)
+			if st := h.parked("secret", 1); st.Interval != 10*time.Minute || st.NextRun != t0.Add(10*time.Minute) {
+				t.Fatalf("replacement status %+v, want interval 10m, next run at %v", st, t0.Add(10*time.Minute))
+			}
+			if st := h.step(10*time.Minute, "secret", 2); st.LastRun != t0.Add(10*time.Minute) {
+				t.Errorf("second run of the replacement at %v, want %v", st.LastRun, t0.Add(10*time.Minute))
+			}
+			old.check(t)
+			repl.check(t)
+		})
+	}
+}
+
+func TestExportersRunOnTheirOwnIntervals(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	fast, slow := newExporter(nil), newExporter(nil)
+	h.register("fast", fast, time.Minute)
+	h.register("slow", slow, 3*time.Minute)
+	h.start(t.Context())
+	h.parked("fast", 1)
+	h.parked("slow", 1)
+	for i := 1; i <= 6; i++ {
+		h.clk.Step(time.Minute)
+		now := t0.Add(time.Duration(i) * time.Minute)
+		if st := h.parked("fast", 1+i); st.LastRun != now || st.NextRun != now.Add(time.Minute) {
+			t.Fatalf("fast after %dm: status %+v", i, st)
+		}
+		runs := 1 + i/3
+		last := t0.Add(time.Duration(runs-1) * 3 * time.Minute)
+		if st := h.parked("slow", runs); st.LastRun != last || st.NextRun != last.Add(3*time.Minute) {
+			t.Fatalf("slow after %dm: status %+v, want %d runs, last at %v", i, st, runs, last)
+		}
+	}
+	if f, s := fast.n.Load(), slow.n.Load(); f != 7 || s != 3 {
+		t.Errorf("runs in 6 minutes: fast %d, slow %d; want 7 and 3", f, s)
+	}
+}
+
+func TestOnDeleteAfterTheExporterStopped(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	record := func(ev string) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}
+	h := newHarness(t, Options{
+		OnRun:    func(id string, _ time.Duration, _ error) { record("run " + id) },
+		OnDelete: func(id string) { record("delete " + id) },
+	}, nil)
+	release := make(chan struct{})
+	x := newExporter(func(ctx context.Context, _ int) error {
+		<-ctx.Done()
+		<-release
+		return ctx.Err()
+	})
+	h.register("secret", x, time.Hour)
+	h.start(t.Context())
+	recv(t, "run", x.calls)
+
+	returned := make(chan error, 1)
+	go func() { returned <- h.m.Delete("secret") }()
+	eventually(t, "Delete to cancel the run", func() bool { return !h.m.Has("secret") })
+	close(release)
+	if err := recv(t, "Delete", returned); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(events)
+	mu.Unlock()
+	if want := []string{"run secret", "delete secret"}; !slices.Equal(got, want) {
+		t.Errorf("hook calls %q, want %q: OnDelete after the last OnRun, before Delete returns", got, want)
+	}
+
+	// Replace keeps the id and its series; an unknown id calls nothing.
+	h.register("http", newExporter(nil), time.Hour)
+	h.parked("http", 1)
+	h.register("http", newExporter(nil), time.Hour, Replace())
+	h.parked("http", 1)
+	if err := h.m.Delete("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Delete(nope) = %v, want ErrNotFound", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range events[2:] {
+		if strings.HasPrefix(ev, "delete") {
+			t.Errorf("OnDelete called for %q by Replace or an unknown id", ev)
+		}
+	}
+}
+
+func TestResumeDuringPauseNeverOverlaps(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	release := make(chan struct{})
+	cancelled := make(chan struct{})
+	x := newExporter(func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-ctx.Done()
+			close(cancelled)
+			<-release
+		}
+		return nil
+	})
+	h.register("secret", x, time.Hour)
+	h.start(t.Context())
+	recv(t, "first run", x.calls)
+
+	paused := make(chan struct{})
+	go func() {
+		h.m.Pause()
+		close(paused)
+	}()
+	recv(t, "cancellation of the first run", cancelled)
+	// Resumed while Pause still waits for the first run: the new loop waits too.
+	h.m.Resume()
+	if st := h.status("secret"); !st.Running || st.Paused {
+		t.Errorf("status after Resume %+v, want running", st)
+	}
+	if n := x.n.Load(); n != 1 {
+		t.Fatalf("Export called %d times while the first run was in flight", n)
+	}
+	close(release)
+	recv(t, "Pause to return", paused)
+	recv(t, "run after Resume", x.calls)
+	if st := h.parked("secret", 2); !st.Running || st.NextRun != t0.Add(time.Hour) {
+		t.Errorf("status after the run on Resume %+v, want running, next run at %v", st, t0.Add(time.Hour))
+	}
+	x.check(t)
+}
