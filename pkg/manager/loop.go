@@ -47,8 +47,11 @@ type entry struct {
 	// drains it, so it answers every Trigger made before it started.
 	trigger chan struct{}
 
-	// cancel and done are set by launch, under Manager.mu. done is closed
-	// when the loop has exited; both are nil if the loop was never launched.
+	// cancel and done are set by launch, under Manager.mu (done under mu
+	// too). done is closed when the last loop launched for the id has
+	// exited: e's own, or, before e's first launch, that of the exporter e
+	// replaced. cancel is nil until e's loop is launched; done is nil if no
+	// loop was ever launched for the id.
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -76,22 +79,27 @@ func (e *entry) poke() {
 	}
 }
 
-// loop runs e until ctx is done: first after the exporter it replaces has
-// stopped (after) and the manager is ready, then on schedule.
-func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}) {
+// loop runs e until ctx is done: first after the previous loop of the id
+// has exited (after) and the manager is ready, then on schedule. It closes
+// done when it exits.
+func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}, done chan struct{}) {
 	defer func() {
 		e.mu.Lock()
-		e.status.Running = false
-		e.status.NextRun = time.Time{}
+		// A Resume may have launched the next loop already; its state is
+		// not this loop's to clear.
+		if e.done == done {
+			e.status.Running = false
+			e.status.NextRun = time.Time{}
+		}
 		e.mu.Unlock()
-		close(e.done)
+		close(done)
 		m.wg.Done()
 	}()
 
 	if after != nil {
-		// Not selected with ctx: the old loop is already cancelled, and e.done
-		// must not close before it has, so a chain of replacements never
-		// overlaps.
+		// Not selected with ctx: the old loop is already cancelled, and done
+		// must not close before it has, so a chain of replacements, pauses
+		// and resumes never overlaps.
 		<-after
 	}
 	select {
@@ -101,26 +109,39 @@ func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}) {
 	}
 
 	for ctx.Err() == nil {
-		prev, failures, err := m.run(ctx, e)
+		r := m.run(ctx, e)
 		if ctx.Err() != nil {
-			// Stopped or deleted during the run: its error is most likely
-			// the cancellation, not worth an error log.
-			if err != nil {
-				e.log.WithError(err).Debug("export ended by cancellation")
+			// Stopped, paused or deleted during the run: its error is most
+			// likely the cancellation, not worth an error log.
+			if r.err != nil {
+				e.log.WithError(r.err).Debug("export ended by cancellation")
 			}
 			return
 		}
-		delay := m.delay(e.interval, failures)
-		m.logResult(e, err, prev, failures, delay)
-		if !m.wait(ctx, e, delay, failures > 0) {
+		m.logResult(e, r)
+		// Triggers wait for the end of a backoff or a Retry-After, which
+		// read a fresh snapshot anyway; after a success or a permanent
+		// failure they mean the payload may have changed.
+		honourTriggers := r.kind == KindNone || r.kind == KindPermanent
+		if !m.wait(ctx, e, r.delay, honourTriggers) {
 			return
 		}
 	}
 }
 
-// run runs e once and records the result. It returns the consecutive
-// failures before and after the run, and the run's error.
-func (m *Manager) run(ctx context.Context, e *entry) (prev, failures int, err error) {
+// result is the outcome of one run.
+type result struct {
+	err       error
+	prev      int           // consecutive failures before the run
+	failures  int           // consecutive failures after the run
+	kind      RetryKind     // how it is retried
+	requested time.Duration // the delay a RetryAfter error asked for
+	delay     time.Duration // until the next run
+}
+
+// run runs e once and records the result, the retry kind and the delay
+// until the next run.
+func (m *Manager) run(ctx context.Context, e *entry) result {
 	// This run answers every Trigger made so far.
 	select {
 	case <-e.trigger:
@@ -133,16 +154,22 @@ func (m *Manager) run(ctx context.Context, e *entry) (prev, failures int, err er
 	e.status.NextRun = time.Time{}
 	e.mu.Unlock()
 
+	var r result
 	s, err := m.snapshot()
 	if err == nil {
 		err = m.export(ctx, e, s)
+		r.kind, r.requested = retryKind(err)
+	} else {
+		// The Source is the manager's own: its failures are plain.
+		r.kind = KindBackoff
 	}
+	r.err = err
 
 	end := m.opts.Clock.Now()
 	d := end.Sub(start)
 	e.mu.Lock()
 	st := &e.status
-	prev = st.ConsecutiveFailures
+	r.prev = st.ConsecutiveFailures
 	st.InFlight = false
 	st.Runs++
 	st.LastRun = end
@@ -154,13 +181,19 @@ func (m *Manager) run(ctx context.Context, e *entry) (prev, failures int, err er
 	} else {
 		st.ConsecutiveFailures++
 	}
-	failures = st.ConsecutiveFailures
+	r.failures = st.ConsecutiveFailures
+	r.delay = m.delay(e.interval, r.failures, r.kind, r.requested)
+	st.RetryKind = r.kind
+	st.RetryDelay = 0
+	if err != nil {
+		st.RetryDelay = r.delay
+	}
 	e.mu.Unlock()
 
 	if m.opts.OnRun != nil {
 		m.opts.OnRun(e.id, d, err)
 	}
-	return prev, failures, err
+	return r
 }
 
 // snapshot reads the Source. A panic in it is a failed run, as an error is.
@@ -193,12 +226,17 @@ func (m *Manager) export(ctx context.Context, e *entry, s *snapshot.Snapshot) (e
 	return e.exp.Export(ctx, s)
 }
 
-// delay returns how long to wait after a run that left the given number of
-// consecutive failures: the interval plus jitter after a success, otherwise
+// delay returns how long to wait after a run of the given retry kind that
+// left the given number of consecutive failures: the interval plus jitter
+// after a success or a permanent failure; the requested delay, without
+// jitter, capped at min(RetryAfterMax, interval), for a retry-after; else
 // BackoffBase*2^(failures-1) plus jitter, capped at min(BackoffMax, interval).
-func (m *Manager) delay(interval time.Duration, failures int) time.Duration {
-	if failures == 0 {
+func (m *Manager) delay(interval time.Duration, failures int, kind RetryKind, requested time.Duration) time.Duration {
+	switch {
+	case kind == KindNone, kind == KindPermanent:
 		return m.jittered(interval)
+	case kind == KindRetryAfter:
+		return min(requested, m.opts.RetryAfterMax, interval)
 	}
 	return backoff(m.opts.BackoffBase, min(m.opts.BackoffMax, interval), failures, m.jittered)
 }
@@ -220,11 +258,11 @@ func (m *Manager) jittered(d time.Duration) time.Duration {
 	return d + time.Duration(m.opts.Jitter*m.opts.Rand()*float64(d))
 }
 
-// wait blocks until the next run of e is due: delay has passed, or the
-// debounce window of a Trigger has closed. While the exporter is failing,
-// Triggers are left pending for the retry to drain. It returns false when
-// ctx is done.
-func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, failing bool) bool {
+// wait blocks until the next run of e is due: delay has passed, or, when
+// honourTriggers is set, the debounce window of a Trigger has closed.
+// Otherwise Triggers are left pending for the retry to drain. It returns
+// false when ctx is done.
+func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, honourTriggers bool) bool {
 	due := m.opts.Clock.Now().Add(delay)
 	timer := m.opts.Clock.NewTimer(delay)
 	defer timer.Stop()
@@ -233,7 +271,7 @@ func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, faili
 	e.setNextRun(due)
 
 	triggered := e.trigger
-	if failing {
+	if !honourTriggers {
 		triggered = nil
 	}
 	var debounce clock.Timer
@@ -277,21 +315,26 @@ func (e *entry) setNextRun(t time.Time) {
 	e.mu.Unlock()
 }
 
-// logResult logs the outcome of a run, without repeating the same failure
-// at error level on every retry, and logs a recovery once.
-func (m *Manager) logResult(e *entry, err error, prev, failures int, next time.Duration) {
-	if err == nil {
-		if prev > 0 {
-			e.log.WithField("failures", prev).Info("export recovered")
+// logResult logs the outcome of a run with its retry kind, without
+// repeating the same failure at error level on every retry, and logs a
+// recovery once.
+func (m *Manager) logResult(e *entry, r result) {
+	if r.err == nil {
+		if r.prev > 0 {
+			e.log.WithField("failures", r.prev).Info("export recovered")
 		}
 		e.failures.reset()
 		return
 	}
-	log := e.log.WithError(err).WithFields(logrus.Fields{
-		"failures": failures,
-		"retryIn":  next.String(),
+	log := e.log.WithError(r.err).WithFields(logrus.Fields{
+		"failures":  r.failures,
+		"retryKind": string(r.kind),
+		"retryIn":   r.delay.String(),
 	})
-	if e.failures.loud(failures, err) {
+	if r.kind == KindRetryAfter && r.requested != r.delay {
+		log = log.WithField("retryAfterRequested", r.requested.String())
+	}
+	if e.failures.loud(r.failures, r.err) {
 		log.Error("export failed")
 	} else {
 		log.Debug("export failed again")

@@ -1,8 +1,11 @@
 // Package manager schedules the exporters. Each registered exporter gets its
 // own loop: it waits until the caches and install information are ready, runs
-// at once, then every interval with jitter, and after a failure retries with
+// at once, then every interval with jitter. After a failure the error says how
+// to retry (see RetryAfter and Permanent); a plain error is retried with
 // capped exponential backoff. Runs of one exporter never overlap, and a
-// failing, slow or panicking exporter never delays or stops another.
+// failing, slow or panicking exporter never delays or stops another. Pause
+// and Resume stop and restart every exporter at once, those registered later
+// included.
 //
 // The manager owns scheduling only; an exporter owns its own I/O. All time is
 // read from an injected clock so that tests drive the schedule with a fake one.
@@ -46,6 +49,8 @@ const (
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffMax  = 5 * time.Minute
 	DefaultDebounce    = 2 * time.Second
+	// DefaultRetryAfterMax caps the delay a RetryAfter error asks for.
+	DefaultRetryAfterMax = time.Hour
 )
 
 // logEvery is how often a failure that repeats with the same text is logged
@@ -103,6 +108,9 @@ type Options struct {
 	// BackoffMax caps the backoff. Default 5m. The backoff of an exporter is
 	// also never longer than its interval.
 	BackoffMax time.Duration
+	// RetryAfterMax caps the delay a RetryAfter error asks for. Default 1h.
+	// The delay is also never longer than the exporter's interval.
+	RetryAfterMax time.Duration
 	// Debounce is the window in which Trigger calls are coalesced into one
 	// run. Default 2s; a negative value makes a Trigger run at once.
 	Debounce time.Duration
@@ -113,6 +121,11 @@ type Options struct {
 	// duration and its error (nil on success), for example to record metrics.
 	// It is called from the exporter's loop and should return quickly.
 	OnRun func(id string, d time.Duration, err error)
+	// OnDelete, if set, is called by Delete with the exporter id once the
+	// exporter has stopped, so that OnRun is not called for it again, and
+	// before Delete returns; for example to remove its metrics series.
+	// Register with Replace keeps the id and does not call it.
+	OnDelete func(id string)
 }
 
 // withDefaults returns o with the zero values replaced by defaults.
@@ -135,6 +148,9 @@ func (o Options) withDefaults() Options {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = DefaultBackoffMax
 	}
+	if o.RetryAfterMax <= 0 {
+		o.RetryAfterMax = DefaultRetryAfterMax
+	}
 	switch {
 	case o.Debounce == 0:
 		o.Debounce = DefaultDebounce
@@ -150,8 +166,12 @@ func (o Options) withDefaults() Options {
 // Status is what the manager knows about one exporter.
 type Status struct {
 	// Running is true while the exporter's loop is active: from Start (or
-	// Register after Start) until Stop, Delete or the end of Start's context.
+	// Register after Start, or Resume) until Stop, Delete, Pause or the end
+	// of Start's context.
 	Running bool
+	// Paused is true while the manager is paused: the exporter is registered
+	// but does not run until Resume.
+	Paused bool
 	// InFlight is true while Export (or the Source read before it) runs.
 	InFlight bool
 	// Interval is the interval the exporter was registered with.
@@ -166,8 +186,15 @@ type Status struct {
 	LastSuccess time.Time
 	// LastError is the error of the last run, nil when it succeeded.
 	LastError error
-	// ConsecutiveFailures counts the failed runs since the last success.
+	// ConsecutiveFailures counts the failed runs since the last success,
+	// whatever their retry kind.
 	ConsecutiveFailures int
+	// RetryKind says how the last run is retried: KindNone after a success,
+	// else the kind read from its error.
+	RetryKind RetryKind
+	// RetryDelay is the delay chosen for the retry after the last failed
+	// run, before a Trigger moves it; zero after a success.
+	RetryDelay time.Duration
 	// NextRun is when the next run is due. It is zero when no run is
 	// scheduled: before Ready returns, during a run, and when not Running.
 	// A Trigger moves it earlier.
@@ -204,6 +231,9 @@ type Manager struct {
 	entries map[string]*entry
 	started bool
 	stopped bool
+	// paused is set by Pause and cleared by Resume; while it is set no loop
+	// is launched.
+	paused bool
 	// closed is set once the run context is done; from then on no loop is
 	// launched, so wg never goes up from zero while reap waits on it.
 	closed bool
@@ -227,10 +257,12 @@ func New(src Source, opts Options) *Manager {
 }
 
 // Register adds an exporter that runs every interval. An id already in use
-// is refused with ErrDuplicate unless opts include Replace; an empty id, a
-// nil exporter or an interval that is not positive is refused with
-// ErrInvalid. After Start, the exporter starts at once: it runs as soon as
-// Ready has returned. After Stop, it is recorded but never runs.
+// is refused with ErrDuplicate unless opts include Replace, in which case the
+// new exporter and its interval take the old one's place; an empty id, a nil
+// exporter or an interval that is not positive is refused with ErrInvalid.
+// After Start, the exporter starts at once: it runs as soon as Ready has
+// returned. While paused, it is recorded and runs on Resume. After Stop, it
+// is recorded but never runs.
 func (m *Manager) Register(id string, e Exporter, interval time.Duration, opts ...RegisterOption) error {
 	var cfg registerConfig
 	for _, o := range opts {
@@ -263,10 +295,13 @@ func (m *Manager) Register(id string, e Exporter, interval time.Duration, opts .
 	var oldDone chan struct{}
 	if old != nil {
 		oldDone = old.stop()
+		// The replacement's loop, whenever it is launched, waits for the old
+		// one to exit.
+		ent.done = oldDone
 	}
 	m.entries[id] = ent
-	if m.started && !m.closed {
-		m.launch(ent, oldDone)
+	if m.runnable() {
+		m.launch(ent)
 	}
 	m.mu.Unlock()
 
@@ -278,7 +313,8 @@ func (m *Manager) Register(id string, e Exporter, interval time.Duration, opts .
 
 // Delete stops the exporter and removes it. It waits for an in-flight run to
 // finish: once Delete returns, the exporter's Export is never called again.
-// It returns ErrNotFound when no exporter has the id.
+// It then calls Options.OnDelete. It returns ErrNotFound when no exporter
+// has the id.
 func (m *Manager) Delete(id string) error {
 	m.mu.Lock()
 	e := m.entries[id]
@@ -292,6 +328,9 @@ func (m *Manager) Delete(id string) error {
 
 	if done != nil {
 		<-done
+	}
+	if m.opts.OnDelete != nil {
+		m.opts.OnDelete(id)
 	}
 	return nil
 }
@@ -309,13 +348,16 @@ func (m *Manager) Has(id string) bool {
 func (m *Manager) Status(id string) (Status, bool) {
 	m.mu.Lock()
 	e := m.entries[id]
+	paused := m.paused
 	m.mu.Unlock()
 	if e == nil {
 		return Status{}, false
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.status, true
+	st := e.status
+	e.mu.Unlock()
+	st.Paused = paused
+	return st, true
 }
 
 // IDs returns the ids of the registered exporters, sorted.
@@ -344,20 +386,70 @@ func (m *Manager) Start(ctx context.Context) error {
 
 	m.wg.Add(1)
 	go m.prepare(m.ctx)
-	for _, e := range m.entries {
-		m.launch(e, nil)
+	if !m.paused {
+		for _, e := range m.entries {
+			m.launch(e)
+		}
 	}
 	go m.reap(m.ctx)
 	return nil
+}
+
+// Pause stops every registered exporter and waits for their in-flight runs
+// to finish: once Pause returns, no Export is called until Resume. Exporters
+// stay registered, and one registered while paused does not run until
+// Resume. Triggers made while paused are answered by the run on Resume.
+// Pause may be called more than once, and before Start, in which case Start
+// launches nothing until Resume.
+func (m *Manager) Pause() {
+	m.mu.Lock()
+	m.paused = true
+	dones := make([]chan struct{}, 0, len(m.entries))
+	for _, e := range m.entries {
+		if done := e.stop(); done != nil {
+			dones = append(dones, done)
+		}
+	}
+	m.mu.Unlock()
+
+	for _, done := range dones {
+		<-done
+	}
+}
+
+// Resume ends a Pause: every registered exporter runs at once (as soon as
+// Ready has returned, if Start was called), then on schedule. It does
+// nothing when the manager is not paused, and before Start it only lets
+// Start launch the exporters. After Stop, nothing runs again.
+func (m *Manager) Resume() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.paused {
+		return
+	}
+	m.paused = false
+	if m.runnable() {
+		for _, e := range m.entries {
+			m.launch(e)
+		}
+	}
+}
+
+// Paused reports whether the manager is paused.
+func (m *Manager) Paused() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.paused
 }
 
 // Trigger asks for a run of the exporter soon, for example because the
 // caches changed. Calls within Options.Debounce of the first are coalesced
 // into one run, and a Trigger never starts a run while one is in flight:
 // Triggers during a run yield exactly one run after it. While the exporter
-// is backing off after a failure, Trigger does not shorten the backoff; the
-// retry reads a fresh snapshot anyway. Unknown ids are ignored. Trigger never
-// blocks.
+// waits for a backoff or a Retry-After after a failure, Trigger does not
+// shorten the wait; the retry reads a fresh snapshot anyway. After a
+// permanent failure it is honoured as after a success, since the payload may
+// have changed. Unknown ids are ignored. Trigger never blocks.
 func (m *Manager) Trigger(id string) {
 	m.mu.Lock()
 	e := m.entries[id]
@@ -402,17 +494,27 @@ func (m *Manager) Wait() {
 	}
 }
 
-// launch starts e's loop. after, if not nil, is closed when the exporter e
-// replaces has stopped; the loop waits for it first. m.mu must be held.
-func (m *Manager) launch(e *entry, after <-chan struct{}) {
+// runnable reports whether a loop may be launched now: after Start, before
+// the run context ends, and not paused. m.mu must be held.
+func (m *Manager) runnable() bool {
+	return m.started && !m.closed && !m.paused
+}
+
+// launch starts a loop for e. The loop first waits for the previous loop of
+// the id to exit (e.done before the call: the loop of the exporter e
+// replaces, or e's own loop before a Pause), so that runs never overlap.
+// m.mu must be held.
+func (m *Manager) launch(e *entry) {
 	ctx, cancel := context.WithCancel(m.ctx)
+	after := e.done
+	done := make(chan struct{})
 	e.cancel = cancel
-	e.done = make(chan struct{})
 	e.mu.Lock()
+	e.done = done
 	e.status.Running = true
 	e.mu.Unlock()
 	m.wg.Add(1)
-	go m.loop(ctx, e, after)
+	go m.loop(ctx, e, after, done)
 }
 
 // reap closes m.finished once ctx is done and every goroutine has exited.

@@ -388,9 +388,10 @@ func TestFailureBacksOffAndSuccessResets(t *testing.T) {
 			st := h.parked("http", 1)
 			now := t0
 			for i, d := range tc.want {
-				if st.ConsecutiveFailures != i+1 || !errors.Is(st.LastError, errBoom) || st.NextRun != now.Add(d) {
-					t.Fatalf("after failure %d: status %+v, want %d failures, LastError boom, NextRun %v",
-						i+1, st, i+1, now.Add(d))
+				if st.ConsecutiveFailures != i+1 || !errors.Is(st.LastError, errBoom) || st.NextRun != now.Add(d) ||
+					st.RetryKind != KindBackoff || st.RetryDelay != d {
+					t.Fatalf("after failure %d: status %+v, want %d failures, LastError boom, backoff of %v to %v",
+						i+1, st, i+1, d, now.Add(d))
 				}
 				if i == len(tc.want)-1 {
 					fail.Store(false)
@@ -399,7 +400,8 @@ func TestFailureBacksOffAndSuccessResets(t *testing.T) {
 				now = now.Add(d)
 			}
 
-			if st.ConsecutiveFailures != 0 || st.LastError != nil || st.LastSuccess != now || st.NextRun != now.Add(tc.interval) {
+			if st.ConsecutiveFailures != 0 || st.LastError != nil || st.LastSuccess != now || st.NextRun != now.Add(tc.interval) ||
+				st.RetryKind != KindNone || st.RetryDelay != 0 {
 				t.Errorf("after success: status %+v, want no failures, success at %v, NextRun %v", st, now, now.Add(tc.interval))
 			}
 			// A later failure starts over at BackoffBase.
@@ -419,29 +421,40 @@ func TestDelay(t *testing.T) {
 	half := func() float64 { return 0.5 }
 	most := func() float64 { return 0.99 }
 	tests := []struct {
-		name     string
-		opts     Options
-		interval time.Duration
-		failures int
-		want     time.Duration
+		name      string
+		opts      Options
+		interval  time.Duration
+		failures  int
+		kind      RetryKind
+		requested time.Duration
+		want      time.Duration
 	}{
-		{"success without jitter", Options{Jitter: -1}, time.Hour, 0, time.Hour},
-		{"success with jitter", Options{Rand: half}, time.Hour, 0, 63 * time.Minute},
-		{"first failure", Options{Rand: zero}, time.Hour, 1, 5 * time.Second},
-		{"first failure with jitter", Options{Rand: half}, time.Hour, 1, 5250 * time.Millisecond},
-		{"fourth failure", Options{Rand: zero}, time.Hour, 4, 40 * time.Second},
-		{"capped at BackoffMax", Options{Rand: zero}, time.Hour, 7, 5 * time.Minute},
-		{"jitter never passes the cap", Options{Rand: most}, time.Hour, 7, 5 * time.Minute},
-		{"capped at the interval", Options{Rand: most}, 12 * time.Second, 3, 12 * time.Second},
-		{"interval below BackoffBase", Options{Rand: zero}, time.Second, 1, time.Second},
-		{"no overflow", Options{Rand: zero}, time.Hour, 1 << 20, 5 * time.Minute},
-		{"custom BackoffBase", Options{BackoffBase: time.Second, Jitter: -1}, time.Hour, 3, 4 * time.Second},
+		{"success without jitter", Options{Jitter: -1}, time.Hour, 0, KindNone, 0, time.Hour},
+		{"success with jitter", Options{Rand: half}, time.Hour, 0, KindNone, 0, 63 * time.Minute},
+		{"first failure", Options{Rand: zero}, time.Hour, 1, KindBackoff, 0, 5 * time.Second},
+		{"first failure with jitter", Options{Rand: half}, time.Hour, 1, KindBackoff, 0, 5250 * time.Millisecond},
+		{"fourth failure", Options{Rand: zero}, time.Hour, 4, KindBackoff, 0, 40 * time.Second},
+		{"capped at BackoffMax", Options{Rand: zero}, time.Hour, 7, KindBackoff, 0, 5 * time.Minute},
+		{"jitter never passes the cap", Options{Rand: most}, time.Hour, 7, KindBackoff, 0, 5 * time.Minute},
+		{"capped at the interval", Options{Rand: most}, 12 * time.Second, 3, KindBackoff, 0, 12 * time.Second},
+		{"interval below BackoffBase", Options{Rand: zero}, time.Second, 1, KindBackoff, 0, time.Second},
+		{"no overflow", Options{Rand: zero}, time.Hour, 1 << 20, KindBackoff, 0, 5 * time.Minute},
+		{"custom BackoffBase", Options{BackoffBase: time.Second, Jitter: -1}, time.Hour, 3, KindBackoff, 0, 4 * time.Second},
+		{"retry-after waits the delay asked for", Options{Rand: zero}, time.Hour, 1, KindRetryAfter, 42 * time.Second, 42 * time.Second},
+		{"retry-after does not double", Options{Rand: zero}, time.Hour, 6, KindRetryAfter, 42 * time.Second, 42 * time.Second},
+		{"retry-after has no jitter", Options{Rand: most}, time.Hour, 1, KindRetryAfter, 42 * time.Second, 42 * time.Second},
+		{"retry-after may pass BackoffMax", Options{Rand: zero}, time.Hour, 1, KindRetryAfter, 20 * time.Minute, 20 * time.Minute},
+		{"retry-after capped at RetryAfterMax", Options{Rand: zero}, 24 * time.Hour, 1, KindRetryAfter, 3 * time.Hour, time.Hour},
+		{"retry-after capped at custom RetryAfterMax", Options{RetryAfterMax: time.Minute}, time.Hour, 1, KindRetryAfter, 2 * time.Minute, time.Minute},
+		{"retry-after capped at the interval", Options{Rand: zero}, 10 * time.Minute, 1, KindRetryAfter, 30 * time.Minute, 10 * time.Minute},
+		{"permanent waits the interval", Options{Rand: zero}, time.Hour, 3, KindPermanent, 0, time.Hour},
+		{"permanent with jitter", Options{Rand: half}, time.Hour, 1, KindPermanent, 0, 63 * time.Minute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := New(nil, tc.opts)
-			if got := m.delay(tc.interval, tc.failures); got != tc.want {
-				t.Errorf("delay(%v, %d) = %v, want %v", tc.interval, tc.failures, got, tc.want)
+			if got := m.delay(tc.interval, tc.failures, tc.kind, tc.requested); got != tc.want {
+				t.Errorf("delay(%v, %d, %q, %v) = %v, want %v", tc.interval, tc.failures, tc.kind, tc.requested, got, tc.want)
 			}
 		})
 	}
@@ -1160,4 +1173,507 @@ func BenchmarkTrigger(b *testing.B) {
 			m.TriggerAll()
 		}
 	})
+}
+
+func TestRetryAfterWaitsTheDelayAskedFor(t *testing.T) {
+	tests := []struct {
+		name          string
+		retryAfterMax time.Duration
+		interval      time.Duration
+		requested     time.Duration
+		want          time.Duration
+	}{
+		{"below the caps", 0, time.Hour, 90 * time.Second, 90 * time.Second},
+		{"longer than BackoffMax", 0, time.Hour, 20 * time.Minute, 20 * time.Minute},
+		{"capped at RetryAfterMax", 10 * time.Minute, 2 * time.Hour, time.Hour, 10 * time.Minute},
+		{"capped at the default RetryAfterMax", 0, 24 * time.Hour, 5 * time.Hour, time.Hour},
+		{"capped at the interval", 0, 5 * time.Minute, 20 * time.Minute, 5 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const failing = 3
+			// Jitter that would show: Retry-After is waited without it.
+			h := newHarness(t, Options{RetryAfterMax: tc.retryAfterMax, Jitter: 0.1, Rand: func() float64 { return 0.5 }}, nil)
+			x := newExporter(func(_ context.Context, n int) error {
+				if n <= failing {
+					return fmt.Errorf("posting to collector: %w", RetryAfter(tc.requested, errBoom))
+				}
+				return nil
+			})
+			h.register("http", x, tc.interval)
+			h.start(t.Context())
+
+			st := h.parked("http", 1)
+			now := t0
+			for i := 1; i <= failing; i++ {
+				if st.RetryKind != KindRetryAfter || st.RetryDelay != tc.want || st.NextRun != now.Add(tc.want) ||
+					st.ConsecutiveFailures != i || !errors.Is(st.LastError, errBoom) {
+					t.Fatalf("after failure %d: status %+v, want retry-after of %v to %v", i, st, tc.want, now.Add(tc.want))
+				}
+				// A Trigger does not shorten a Retry-After.
+				h.m.Trigger("http")
+				h.clk.Step(tc.want - time.Nanosecond)
+				if got := h.status("http"); got.Runs != i || got.NextRun != now.Add(tc.want) {
+					t.Fatalf("status %+v before the Retry-After of failure %d ended, want no run", got, i)
+				}
+				st = h.step(time.Nanosecond, "http", i+1)
+				now = now.Add(tc.want)
+			}
+			if want := now.Add(tc.interval + tc.interval/20); st.RetryKind != KindNone || st.RetryDelay != 0 ||
+				st.LastSuccess != now || st.NextRun != want {
+				t.Errorf("after success: status %+v, want no retry kind, next run %v", st, want)
+			}
+			x.check(t)
+		})
+	}
+}
+
+func TestPermanentWaitsTheIntervalAndATriggerRunsEarly(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	x := newExporter(func(_ context.Context, n int) error {
+		if n == 1 || n == 3 {
+			return fmt.Errorf("collector refused the payload: %w", Permanent(errBoom))
+		}
+		return nil
+	})
+	h.register("http", x, time.Hour)
+	h.start(t.Context())
+
+	st := h.parked("http", 1)
+	if st.RetryKind != KindPermanent || st.RetryDelay != time.Hour || st.NextRun != t0.Add(time.Hour) ||
+		st.ConsecutiveFailures != 1 || !errors.Is(st.LastError, errBoom) {
+		t.Fatalf("after a permanent failure: status %+v, want no retry before %v", st, t0.Add(time.Hour))
+	}
+	h.clk.Step(30 * time.Minute) // far past any backoff
+	if st := h.status("http"); st.Runs != 1 {
+		t.Fatalf("a permanent failure was retried before the interval: %+v", st)
+	}
+	// The caches changed: the payload may be accepted now.
+	h.m.Trigger("http")
+	h.nextRunAt("http", t0.Add(30*time.Minute+2*time.Second))
+	st = h.step(2*time.Second, "http", 2)
+	now := t0.Add(30*time.Minute + 2*time.Second)
+	if st.LastSuccess != now || st.ConsecutiveFailures != 0 || st.RetryKind != KindNone {
+		t.Errorf("after the triggered run: status %+v, want a success at %v", st, now)
+	}
+
+	// Without a Trigger, a permanent failure waits exactly one interval.
+	st = h.step(time.Hour, "http", 3)
+	now = now.Add(time.Hour)
+	if st.RetryKind != KindPermanent || st.NextRun != now.Add(time.Hour) {
+		t.Fatalf("after the second permanent failure: status %+v, want the next run at %v", st, now.Add(time.Hour))
+	}
+	h.clk.Step(time.Hour - time.Nanosecond)
+	if st := h.status("http"); st.Runs != 3 {
+		t.Fatalf("run before the interval ended: %+v", st)
+	}
+	h.step(time.Nanosecond, "http", 4)
+	x.check(t)
+}
+
+func TestPanicIsAPlainFailure(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	x := newExporter(func(context.Context, int) error { panic(Permanent(errBoom)) })
+	h.register("http", x, time.Hour)
+	h.start(t.Context())
+	st := h.parked("http", 1)
+	var pe *PanicError
+	if !errors.As(st.LastError, &pe) || st.RetryKind != KindBackoff || st.NextRun != t0.Add(5*time.Second) {
+		t.Errorf("status %+v after a panic with a permanent error, want a backoff of 5s", st)
+	}
+}
+
+func TestFailureLogNamesTheRetryKind(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		kind      string
+		retryIn   string
+		requested any // the retryAfterRequested field, nil when absent
+	}{
+		{"plain", errBoom, "backoff", "5s", nil},
+		{"retry-after", RetryAfter(time.Minute, errBoom), "retry-after", "1m0s", nil},
+		{"retry-after capped", RetryAfter(3*time.Hour, errBoom), "retry-after", "1h0m0s", "3h0m0s"},
+		{"permanent", Permanent(errBoom), "permanent", "2h0m0s", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{}, nil)
+			h.register("http", newExporter(func(context.Context, int) error { return tc.err }), 2*time.Hour)
+			h.start(t.Context())
+			h.parked("http", 1)
+			var found bool
+			for _, e := range h.hook.AllEntries() {
+				if e.Level != logrus.ErrorLevel {
+					continue
+				}
+				found = true
+				if e.Data["retryKind"] != tc.kind || e.Data["retryIn"] != tc.retryIn || e.Data["retryAfterRequested"] != tc.requested {
+					t.Errorf("log fields %v, want retryKind %s, retryIn %s, retryAfterRequested %v",
+						e.Data, tc.kind, tc.retryIn, tc.requested)
+				}
+			}
+			if !found {
+				t.Error("the failure was not logged at error level")
+			}
+		})
+	}
+}
+
+func TestPauseStopsEveryExporterUntilResume(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	secret, http := newExporter(nil), newExporter(nil)
+	h.register("secret", secret, time.Hour)
+	h.register("http", http, 10*time.Minute)
+	h.start(t.Context())
+	h.parked("secret", 1)
+	h.parked("http", 1)
+
+	h.m.Pause()
+	secret.closed.Store(true)
+	http.closed.Store(true)
+	if !h.m.Paused() {
+		t.Error("Paused() = false after Pause")
+	}
+	if h.clk.HasWaiters() {
+		t.Errorf("%d timers left on the clock after Pause: a loop still waits for a run", h.clk.Waiters())
+	}
+	// Registered during the pause: recorded, but it does not run.
+	scc := newExporter(nil)
+	scc.closed.Store(true)
+	h.register("scc", scc, time.Hour)
+	for _, id := range []string{"secret", "http", "scc"} {
+		if st := h.status(id); !st.Paused || st.Running || st.InFlight || !st.NextRun.IsZero() {
+			t.Errorf("%s while paused: status %+v, want paused, not running, no next run", id, st)
+		}
+	}
+	h.m.Trigger("secret")
+	h.m.TriggerAll()
+	h.clk.Step(24 * time.Hour)
+	if h.clk.HasWaiters() {
+		t.Errorf("%d timers on the clock while paused", h.clk.Waiters())
+	}
+	for _, x := range []*exporter{secret, http, scc} {
+		x.check(t) // no Export call since Pause returned
+		x.closed.Store(false)
+	}
+
+	h.m.Resume()
+	now := t0.Add(24 * time.Hour)
+	for _, tc := range []struct {
+		id       string
+		runs     int
+		interval time.Duration
+	}{{"secret", 2, time.Hour}, {"http", 2, 10 * time.Minute}, {"scc", 1, time.Hour}} {
+		// Each runs at once, without the clock moving, then on its schedule.
+		st := h.parked(tc.id, tc.runs)
+		if st.Paused || !st.Running || st.LastRun != now || st.NextRun != now.Add(tc.interval) {
+			t.Errorf("%s after Resume: status %+v, want running, run at %v, next at %v",
+				tc.id, st, now, now.Add(tc.interval))
+		}
+		if h.pendingTrigger(tc.id) {
+			t.Errorf("%s: a Trigger made while paused is still pending after the run on Resume", tc.id)
+		}
+	}
+	if h.m.Paused() {
+		t.Error("Paused() = true after Resume")
+	}
+	h.step(10*time.Minute, "http", 3)
+	if st := h.status("secret"); st.Runs != 2 {
+		t.Errorf("secret ran %d times, want 2: its next run is an hour after Resume", st.Runs)
+	}
+	for _, x := range []*exporter{secret, http, scc} {
+		x.check(t)
+	}
+}
+
+func TestPauseWaitsForInFlightRun(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	release := make(chan struct{})
+	cancelled := make(chan error, 1)
+	x := newExporter(func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-ctx.Done()
+			cancelled <- ctx.Err()
+			<-release // ignores the cancellation a while longer
+			return ctx.Err()
+		}
+		return nil
+	})
+	h.register("secret", x, time.Hour)
+	h.start(t.Context())
+	recv(t, "first run", x.calls)
+
+	returned := make(chan struct{})
+	go func() {
+		h.m.Pause()
+		close(returned)
+	}()
+	if err := recv(t, "cancellation of the in-flight run", cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Export's ctx error = %v, want context.Canceled", err)
+	}
+	if done(returned) {
+		t.Fatal("Pause returned during the in-flight run")
+	}
+	close(release)
+	recv(t, "Pause to return", returned)
+	x.closed.Store(true)
+	if st := h.status("secret"); st.InFlight || st.Running || !st.Paused {
+		t.Errorf("status after Pause %+v, want paused with no run in flight", st)
+	}
+
+	h.m.Trigger("secret")
+	h.clk.Step(10 * time.Hour)
+	if n := x.n.Load(); n != 1 {
+		t.Errorf("Export called %d times while paused, want 1 (the run Pause waited for)", n)
+	}
+	x.check(t)
+	x.closed.Store(false)
+	h.m.Resume()
+	h.parked("secret", 2)
+	x.check(t)
+}
+
+func TestDeleteWhilePaused(t *testing.T) {
+	deleted := make(chan string, 4)
+	h := newHarness(t, Options{OnDelete: func(id string) { deleted <- id }}, nil)
+	secret, http := newExporter(nil), newExporter(nil)
+	h.register("secret", secret, time.Hour)
+	h.register("http", http, time.Hour)
+	h.start(t.Context())
+	h.parked("secret", 1)
+	h.parked("http", 1)
+
+	h.m.Pause()
+	if err := h.m.Delete("secret"); err != nil {
+		t.Fatalf("Delete while paused: %v", err)
+	}
+	secret.closed.Store(true)
+	if got := recv(t, "OnDelete", deleted); got != "secret" {
+		t.Errorf("OnDelete(%q), want secret", got)
+	}
+	if h.m.Has("secret") {
+		t.Error("Has after Delete = true")
+	}
+	h.m.Resume()
+	h.parked("http", 2)
+	h.step(10*time.Hour, "http", 3)
+	if n := secret.n.Load(); n != 1 {
+		t.Errorf("exporter deleted while paused ran %d times, want 1", n)
+	}
+	secret.check(t)
+}
+
+func TestPauseAndResumeAreIdempotent(t *testing.T) {
+	t.Run("before Start", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.m.Pause()
+		h.m.Pause()
+		h.start(t.Context())
+		h.clk.Step(time.Hour)
+		if st := h.status("secret"); st.Running || !st.Paused || st.Runs != 0 || h.clk.HasWaiters() {
+			t.Errorf("started while paused: status %+v, %d timers; want paused, no run", st, h.clk.Waiters())
+		}
+		h.m.Resume()
+		h.m.Resume()
+		recv(t, "first run after Resume", x.calls)
+		if st := h.parked("secret", 1); st.LastRun != t0.Add(time.Hour) {
+			t.Errorf("first run at %v, want %v", st.LastRun, t0.Add(time.Hour))
+		}
+		// One Pause stops every loop Resume started: two Resumes started one.
+		h.m.Pause()
+		if h.clk.HasWaiters() {
+			t.Errorf("%d timers left after Pause: a second loop escaped it", h.clk.Waiters())
+		}
+		x.check(t)
+	})
+	t.Run("Resume before Start only lets Start run", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.m.Pause()
+		h.m.Resume()
+		if st := h.status("secret"); st.Running || st.Paused {
+			t.Errorf("status before Start %+v, want neither running nor paused", st)
+		}
+		h.start(t.Context())
+		h.parked("secret", 1)
+	})
+	t.Run("Resume without Pause", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.start(t.Context())
+		h.parked("secret", 1)
+		h.m.Resume()
+		if st := h.status("secret"); st.Runs != 1 || st.NextRun != t0.Add(time.Hour) || h.clk.Waiters() != 1 {
+			t.Errorf("status %+v, %d timers after Resume of a running manager, want it unchanged", st, h.clk.Waiters())
+		}
+	})
+	t.Run("after Stop", func(t *testing.T) {
+		h := newHarness(t, Options{}, nil)
+		x := newExporter(nil)
+		h.register("secret", x, time.Hour)
+		h.start(t.Context())
+		h.parked("secret", 1)
+		h.m.Pause()
+		h.m.Stop()
+		h.m.Resume()
+		h.m.Pause()
+		h.m.Resume()
+		if st := h.status("secret"); st.Running || st.Runs != 1 || h.clk.HasWaiters() {
+			t.Errorf("status %+v after Resume following Stop, want not running", st)
+		}
+	})
+}
+
+func TestReplaceChangesTheInterval(t *testing.T) {
+	for _, paused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("paused=%v", paused), func(t *testing.T) {
+			h := newHarness(t, Options{}, nil)
+			old, repl := newExporter(nil), newExporter(nil)
+			h.register("secret", old, time.Hour)
+			h.start(t.Context())
+			h.parked("secret", 1)
+			if paused {
+				h.m.Pause()
+			}
+			h.register("secret", repl, 10*time.Minute, Replace())
+			old.closed.Store(true)
+			if paused {
+				if st := h.status("secret"); st.Running || st.Runs != 0 {
+					t.Fatalf("replacement registered while paused: status %+v, want not running", st)
+				}
+				h.m.Resume()
+			}
+			recv(t, "first run of the replacement", repl.calls)
+			if st := h.parked("secret", 1); st.Interval != 10*time.Minute || st.NextRun != t0.Add(10*time.Minute) {
+				t.Fatalf("replacement status %+v, want interval 10m, next run at %v", st, t0.Add(10*time.Minute))
+			}
+			if st := h.step(10*time.Minute, "secret", 2); st.LastRun != t0.Add(10*time.Minute) {
+				t.Errorf("second run of the replacement at %v, want %v", st.LastRun, t0.Add(10*time.Minute))
+			}
+			old.check(t)
+			repl.check(t)
+		})
+	}
+}
+
+func TestExportersRunOnTheirOwnIntervals(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	fast, slow := newExporter(nil), newExporter(nil)
+	h.register("fast", fast, time.Minute)
+	h.register("slow", slow, 3*time.Minute)
+	h.start(t.Context())
+	h.parked("fast", 1)
+	h.parked("slow", 1)
+	for i := 1; i <= 6; i++ {
+		h.clk.Step(time.Minute)
+		now := t0.Add(time.Duration(i) * time.Minute)
+		if st := h.parked("fast", 1+i); st.LastRun != now || st.NextRun != now.Add(time.Minute) {
+			t.Fatalf("fast after %dm: status %+v", i, st)
+		}
+		runs := 1 + i/3
+		last := t0.Add(time.Duration(runs-1) * 3 * time.Minute)
+		if st := h.parked("slow", runs); st.LastRun != last || st.NextRun != last.Add(3*time.Minute) {
+			t.Fatalf("slow after %dm: status %+v, want %d runs, last at %v", i, st, runs, last)
+		}
+	}
+	if f, s := fast.n.Load(), slow.n.Load(); f != 7 || s != 3 {
+		t.Errorf("runs in 6 minutes: fast %d, slow %d; want 7 and 3", f, s)
+	}
+}
+
+func TestOnDeleteAfterTheExporterStopped(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	record := func(ev string) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}
+	h := newHarness(t, Options{
+		OnRun:    func(id string, _ time.Duration, _ error) { record("run " + id) },
+		OnDelete: func(id string) { record("delete " + id) },
+	}, nil)
+	release := make(chan struct{})
+	x := newExporter(func(ctx context.Context, _ int) error {
+		<-ctx.Done()
+		<-release
+		return ctx.Err()
+	})
+	h.register("secret", x, time.Hour)
+	h.start(t.Context())
+	recv(t, "run", x.calls)
+
+	returned := make(chan error, 1)
+	go func() { returned <- h.m.Delete("secret") }()
+	eventually(t, "Delete to cancel the run", func() bool { return !h.m.Has("secret") })
+	close(release)
+	if err := recv(t, "Delete", returned); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(events)
+	mu.Unlock()
+	if want := []string{"run secret", "delete secret"}; !slices.Equal(got, want) {
+		t.Errorf("hook calls %q, want %q: OnDelete after the last OnRun, before Delete returns", got, want)
+	}
+
+	// Replace keeps the id and its series; an unknown id calls nothing.
+	h.register("http", newExporter(nil), time.Hour)
+	h.parked("http", 1)
+	h.register("http", newExporter(nil), time.Hour, Replace())
+	h.parked("http", 1)
+	if err := h.m.Delete("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Delete(nope) = %v, want ErrNotFound", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range events[2:] {
+		if strings.HasPrefix(ev, "delete") {
+			t.Errorf("OnDelete called for %q by Replace or an unknown id", ev)
+		}
+	}
+}
+
+func TestResumeDuringPauseNeverOverlaps(t *testing.T) {
+	h := newHarness(t, Options{}, nil)
+	release := make(chan struct{})
+	cancelled := make(chan struct{})
+	x := newExporter(func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-ctx.Done()
+			close(cancelled)
+			<-release
+		}
+		return nil
+	})
+	h.register("secret", x, time.Hour)
+	h.start(t.Context())
+	recv(t, "first run", x.calls)
+
+	paused := make(chan struct{})
+	go func() {
+		h.m.Pause()
+		close(paused)
+	}()
+	recv(t, "cancellation of the first run", cancelled)
+	// Resumed while Pause still waits for the first run: the new loop waits too.
+	h.m.Resume()
+	if st := h.status("secret"); !st.Running || st.Paused {
+		t.Errorf("status after Resume %+v, want running", st)
+	}
+	if n := x.n.Load(); n != 1 {
+		t.Fatalf("Export called %d times while the first run was in flight", n)
+	}
+	close(release)
+	recv(t, "Pause to return", paused)
+	recv(t, "run after Resume", x.calls)
+	if st := h.parked("secret", 2); !st.Running || st.NextRun != t0.Add(time.Hour) {
+		t.Errorf("status after the run on Resume %+v, want running, next run at %v", st, t0.Add(time.Hour))
+	}
+	x.check(t)
 }

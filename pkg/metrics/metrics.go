@@ -7,8 +7,9 @@
 //	          503 with the reasons
 //
 // Every metric name starts with telemetry_manager_. The recording methods are
-// the hooks the wiring hands to the manager (OnRun), the secret exporter
-// (OnSecretWrite) and the manager's source (Source).
+// the hooks the wiring hands to the manager (OnRun, and RemoveExporter as
+// OnDelete), the secret exporter (OnSecretWrite) and the manager's source
+// (Source).
 package metrics
 
 import (
@@ -157,6 +158,20 @@ func (m *Metrics) AddExporter(id string) {
 	m.runs.WithLabelValues(id, ResultFailure)
 	m.duration.WithLabelValues(id)
 	m.invalidRuns.WithLabelValues(id)
+}
+
+// RemoveExporter deletes every series labelled with the exporter id, so that
+// a deleted exporter leaves no stale series behind; it fits
+// manager.Options.OnDelete. A hook returned by OnSecretWrite for the id
+// must not be called afterwards: its series would no longer be exported.
+func (m *Metrics) RemoveExporter(id string) {
+	l := prometheus.Labels{"exporter": id}
+	m.runs.DeletePartialMatch(l)
+	m.duration.DeletePartialMatch(l)
+	m.lastSuccess.DeletePartialMatch(l)
+	m.payloadBytes.DeletePartialMatch(l)
+	m.secretWrites.DeletePartialMatch(l)
+	m.invalidRuns.DeletePartialMatch(l)
 }
 
 // OnRun records one finished exporter run; it fits manager.Options.OnRun.

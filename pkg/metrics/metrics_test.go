@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -299,5 +300,110 @@ func TestListenReportsBusyAddress(t *testing.T) {
 	defer func() { _ = ln.Close() }()
 	if _, err := Listen(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "--http-address") {
 		t.Fatalf("Listen on a busy address = %v, want an error naming --http-address", err)
+	}
+}
+
+// record gives exporter id a series in every exporter-labelled metric.
+func record(m *Metrics, id string) {
+	m.AddExporter(id)
+	m.OnRun(id, time.Second, nil)
+	m.OnRun(id, time.Second, fmt.Errorf("encoding: %w", encoding.ErrInvalidPayload))
+	m.OnSecretWrite(id)(100)
+}
+
+func TestRemoveExporterDeletesItsSeries(t *testing.T) {
+	m := newMetrics(nil)
+	record(m, "secret")
+	record(m, "secret-2") // a prefix match must not remove it
+	series := []struct {
+		name string
+		c    interface {
+			Describe(chan<- *prometheus.Desc)
+			Collect(chan<- prometheus.Metric)
+		}
+		per int // series of one exporter
+	}{
+		{"exporter_runs_total", m.runs, 2},
+		{"exporter_run_duration_seconds", m.duration, 1},
+		{"exporter_last_success_timestamp_seconds", m.lastSuccess, 1},
+		{"payload_bytes", m.payloadBytes, 1},
+		{"secret_writes_total", m.secretWrites, 1},
+		{"payload_validation_failures_total", m.invalidRuns, 1},
+	}
+	for _, s := range series {
+		if n := testutil.CollectAndCount(s.c); n != 2*s.per {
+			t.Fatalf("%s: %d series before RemoveExporter, want %d", s.name, n, 2*s.per)
+		}
+	}
+
+	m.RemoveExporter("secret")
+	m.RemoveExporter("never-registered")
+	for _, s := range series {
+		if n := testutil.CollectAndCount(s.c); n != s.per {
+			t.Errorf("%s: %d series after RemoveExporter, want the other exporter's %d", s.name, n, s.per)
+		}
+	}
+	if got := testutil.ToFloat64(m.runs.WithLabelValues("secret-2", ResultSuccess)); got != 1 {
+		t.Errorf("runs of the remaining exporter = %v, want 1", got)
+	}
+}
+
+// TestDeletedExporterLeavesNoSeries wires the hooks into a real manager on a
+// fake clock: deleting an exporter removes the series its runs created.
+func TestDeletedExporterLeavesNoSeries(t *testing.T) {
+	met := newMetrics(nil)
+	ran := make(chan string, 10)
+	logger := logrus.New()
+	logger.SetOutput(io.Discard)
+	mgr := manager.New(
+		manager.SourceFunc(func() (*snapshot.Snapshot, error) { return &snapshot.Snapshot{}, nil }),
+		manager.Options{
+			Clock: clocktesting.NewFakeClock(now),
+			Log:   logrus.NewEntry(logger),
+			OnRun: func(id string, d time.Duration, err error) {
+				met.OnRun(id, d, err)
+				ran <- id
+			},
+			OnDelete: met.RemoveExporter,
+		})
+	t.Cleanup(mgr.Stop)
+	for _, id := range []string{"secret", "http"} {
+		met.AddExporter(id)
+		if err := mgr.Register(id, manager.ExporterFunc(func(context.Context, *snapshot.Snapshot) error { return nil }), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mgr.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second): // a deadlock guard, not a timing assertion
+			t.Fatal("timed out waiting for the first runs")
+		}
+	}
+
+	if err := mgr.Delete("secret"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"exporter_runs_total", "exporter_run_duration_seconds", "exporter_last_success_timestamp_seconds"} {
+		full := Namespace + "_" + name
+		if n := testutil.CollectAndCount(met.Registry(), full); n == 0 {
+			t.Errorf("%s: no series left, want those of http", full)
+		}
+	}
+	mfs, err := met.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "exporter" && l.GetValue() == "secret" {
+					t.Errorf("%s still has a series of the deleted exporter", mf.GetName())
+				}
+			}
+		}
 	}
 }
