@@ -35,8 +35,9 @@ var ErrLostLeadership = leader.ErrLost
 type Controller struct {
 	Sources *sources.Sources
 	// Manager is started only while this replica exports (it leads, or
-	// leader election is off). The runtime switch deletes its exporters
-	// when telemetry is disabled and registers them again when enabled.
+	// leader election is off). The runtime switch pauses every exporter
+	// when telemetry is disabled, those registered later included, and
+	// resumes them when it is enabled.
 	Manager *manager.Manager
 	Metrics *metrics.Metrics
 	Switch  *optout.Switch
@@ -44,20 +45,14 @@ type Controller struct {
 	// (hostname_random); empty without leader election.
 	LeaderIdentity string
 
-	opts      *Options
-	exporters []registration
-	owners    secretOwners
-	version   *sources.VersionWatch
-	listener  net.Listener
-	log       *logrus.Entry
-}
-
-// registration is an exporter and its interval, registered again when the
-// switch enables telemetry.
-type registration struct {
-	id       string
-	exporter manager.Exporter
-	interval time.Duration
+	opts *Options
+	// mu guards running, which Run sets: plugins register before it.
+	mu       sync.Mutex
+	running  bool
+	owners   secretOwners
+	version  *sources.VersionWatch
+	listener net.Listener
+	log      *logrus.Entry
 }
 
 // New connects to the API server, builds the caches, the gatherer and the
@@ -94,7 +89,8 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 			}
 			return src.WaitForInstallUUID(ctx)
 		},
-		OnRun: met.OnRun,
+		OnRun:    met.OnRun,
+		OnDelete: met.RemoveExporter,
 	})
 	target := o.TargetNamespace(o.SecretNamespace)
 	src.Secrets.Watch(target)
@@ -119,9 +115,8 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		if err := c.Manager.Register(e.Name, exp, o.IntervalOf(e.Name)); err != nil {
 			return nil, err
 		}
-		c.exporters = append(c.exporters, registration{e.Name, exp, o.IntervalOf(e.Name)})
 		met.AddExporter(e.Name)
-		if t, ok := exp.(secretWriter); ok {
+		if t, ok := exp.(SecretWriter); ok {
 			ns, name := t.Target()
 			c.owners.set(e.Name, t, ns, name)
 		}
@@ -170,6 +165,9 @@ func (c *Controller) HTTPAddr() string {
 // the exporters, waiting for in-flight writes, and returns nil. When the
 // Lease is lost it stops the exporters and returns ErrLostLeadership.
 func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
 	// Whatever ends the run (ctx, a lost Lease) stops caches and server too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -218,9 +216,9 @@ func (c *Controller) startAndExport(ctx context.Context) error {
 	}, c.export)
 }
 
-// export runs the manager until ctx ends, following the switch: its
-// exporters are deleted while telemetry is disabled and registered again
-// when it is enabled. It returns once every exporter has stopped.
+// export runs the manager until ctx ends, following the switch: it is
+// paused while telemetry is disabled and resumed when it is enabled. It
+// returns once every exporter has stopped.
 func (c *Controller) export(ctx context.Context) {
 	defer func() {
 		c.log.Info("shutting down: waiting for running exports")
@@ -237,7 +235,7 @@ func (c *Controller) export(ctx context.Context) {
 	}
 	enabled := c.Switch.Enabled()
 	if !enabled {
-		c.pause()
+		c.Manager.Pause()
 	}
 	if err := c.Manager.Start(ctx); err != nil {
 		// Start fails only when called twice or after Stop, and export is
@@ -258,33 +256,13 @@ func (c *Controller) export(ctx context.Context) {
 		}
 		enabled = now
 		if enabled {
-			c.resume()
+			c.Manager.Resume()
 			c.log.WithField("telemetry", "enabled").Info("telemetry enabled: exporters started")
 		} else {
-			c.pause()
+			// Pause waits for in-flight runs: nothing is written once
+			// it returns.
+			c.Manager.Pause()
 			c.log.WithField("telemetry", "disabled").Info("telemetry disabled: exporters stopped")
-		}
-	}
-}
-
-// pause deletes every exporter; Delete waits for an in-flight run, so
-// nothing is written once it returns.
-func (c *Controller) pause() {
-	for _, r := range c.exporters {
-		// ErrNotFound only: the exporter is not registered, as wanted.
-		_ = c.Manager.Delete(r.id)
-	}
-}
-
-// resume registers every exporter again; each runs at once.
-func (c *Controller) resume() {
-	for _, r := range c.exporters {
-		if c.Manager.Has(r.id) {
-			continue
-		}
-		if err := c.Manager.Register(r.id, r.exporter, r.interval); err != nil {
-			// Only ErrDuplicate or ErrInvalid, neither possible here.
-			c.log.WithError(err).WithField("exporter", r.id).Error("resuming the exporter")
 		}
 	}
 }
@@ -314,12 +292,6 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) e
 	return c.Run(ctx)
 }
 
-// secretWriter is an exporter that writes a Secret (the secret exporter).
-type secretWriter interface {
-	Target() (namespace, name string)
-	Holds(current *corev1.Secret) bool
-}
-
 // secretOwners maps each Secret an exporter writes to that exporter, so
 // that an event on the Secret triggers only its owner.
 type secretOwners struct {
@@ -329,10 +301,10 @@ type secretOwners struct {
 
 type secretOwner struct {
 	id     string
-	writer secretWriter
+	writer SecretWriter
 }
 
-func (o *secretOwners) set(id string, w secretWriter, namespace, name string) {
+func (o *secretOwners) set(id string, w SecretWriter, namespace, name string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m == nil {
@@ -341,7 +313,7 @@ func (o *secretOwners) set(id string, w secretWriter, namespace, name string) {
 	o.m[namespace+"/"+name] = secretOwner{id, w}
 }
 
-func (o *secretOwners) owner(namespace, name string) (string, secretWriter, bool) {
+func (o *secretOwners) owner(namespace, name string) (string, SecretWriter, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	w, ok := o.m[namespace+"/"+name]

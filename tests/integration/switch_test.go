@@ -69,7 +69,8 @@ func TestSwitchStopsAndResumesExporting(t *testing.T) {
 	setSwitch(t, o, "true")
 	flipped := time.Now()
 	eventually(t, "the exporters to stop", func() (bool, error) {
-		return !c.Manager.Has("secret") && gauge(t, c.Metrics, "telemetry_manager_telemetry_enabled", "") == 0, nil
+		st, _ := c.Manager.Status("secret")
+		return c.Manager.Paused() && !st.Running && gauge(t, c.Metrics, "telemetry_manager_telemetry_enabled", "") == 0, nil
 	})
 	t.Logf("exporters stopped %s after the switch", time.Since(flipped).Round(10*time.Millisecond))
 
@@ -84,7 +85,7 @@ func TestSwitchStopsAndResumesExporting(t *testing.T) {
 	flipped = time.Now()
 	waitPayload(t, o, "the Secret to come back", func(r report.Report) bool { return r.Totals == sampleTotals })
 	t.Logf("Secret restored %s after the switch", time.Since(flipped).Round(10*time.Millisecond))
-	if !c.Manager.Has("secret") || gauge(t, c.Metrics, "telemetry_manager_telemetry_enabled", "") != 1 {
+	if st, _ := c.Manager.Status("secret"); c.Manager.Paused() || !st.Running || gauge(t, c.Metrics, "telemetry_manager_telemetry_enabled", "") != 1 {
 		t.Fatal("exporter or telemetry_enabled not back")
 	}
 }
@@ -100,7 +101,7 @@ func TestSwitchDisabledAtStartExportsNothing(t *testing.T) {
 	setSwitch(t, o, "true")
 
 	c := start(t, env.Config, o)
-	eventually(t, "the switch to be read", func() (bool, error) { return !c.Manager.Has("secret"), nil })
+	eventually(t, "the switch to be read", func() (bool, error) { return c.Manager.Paused(), nil })
 	if g := gauge(t, c.Metrics, "telemetry_manager_telemetry_enabled", ""); g != 0 {
 		t.Fatalf("telemetry_enabled = %v", g)
 	}
