@@ -242,7 +242,7 @@ func TestSnapshotAtScale(t *testing.T) {
 			if got := snap.Totals(); got != w {
 				t.Errorf("totals\n got %+v\nwant %+v", got, w)
 			}
-			if up := snap.Upstream(); up == nil || len(up.Nodes) == 0 {
+			if up := snap.Upstream(); up == nil || up.NodeCount() == 0 {
 				t.Error("no upstream cluster with nodes")
 			}
 			out, err := report.New(key).Encode(snap, time.Time{})

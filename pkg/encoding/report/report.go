@@ -386,11 +386,14 @@ func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
 		var roles Roles
-		for j := range c.Nodes {
-			n := &c.Nodes[j]
-			roles.ControlPlane += b2i(n.ControlPlane)
-			roles.Etcd += b2i(n.Etcd)
-			roles.Worker += b2i(n.Worker)
+		var nodes int64
+		for j := range c.Shapes {
+			n := &c.Shapes[j]
+			count := int64(n.Count)
+			nodes += count
+			roles.ControlPlane += b2i(n.ControlPlane) * count
+			roles.Etcd += b2i(n.Etcd) * count
+			roles.Worker += b2i(n.Worker) * count
 		}
 		out = append(out, Cluster{
 			ID:                clusterID(mac, c.Name),
@@ -399,7 +402,7 @@ func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 			Driver:            o.clean(FieldClusterDriver, c.Driver),
 			Provider:          o.clean(FieldClusterProvider, c.Provider),
 			CapacitySource:    capacitySource(c.CapacitySource),
-			Nodes:             int64(len(c.Nodes)),
+			Nodes:             nodes,
 			InvalidNodes:      int64(c.InvalidNodes),
 			Roles:             roles,
 			CPUCores:          c.CPUCores,
@@ -525,7 +528,7 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 		replaced bool
 	}
 	memo := map[[2]string]cleaned{}
-	clean := func(field, v string) string {
+	clean := func(field, v string, count int64) string {
 		k := [2]string{field, v}
 		r, ok := memo[k]
 		if !ok {
@@ -533,24 +536,25 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 			memo[k] = r
 		}
 		if r.replaced {
-			o[field]++
+			o[field] += count
 		}
 		return r.value
 	}
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
-		for j := range c.Nodes {
-			n := &c.Nodes[j]
+		for j := range c.Shapes {
+			n := &c.Shapes[j]
+			count := int64(n.Count)
 			out[profileKey{
-				arch:         clean(FieldNodeArch, n.Arch),
-				os:           clean(FieldNodeOS, n.OS),
-				runtime:      clean(FieldNodeRuntime, n.ContainerRuntimeVersion),
-				kubeletMinor: clean(FieldNodeKubeletVersion, n.KubeletVersion),
+				arch:         clean(FieldNodeArch, n.Arch, count),
+				os:           clean(FieldNodeOS, n.OS, count),
+				runtime:      clean(FieldNodeRuntime, n.ContainerRuntimeVersion, count),
+				kubeletMinor: clean(FieldNodeKubeletVersion, n.KubeletVersion, count),
 				cores:        snapshot.CoresOf(n.CPUMillis),
 				mib:          snapshot.MiBOf(n.MemoryBytes),
 				role:         Role(n.ControlPlane, n.Etcd, n.Worker),
 				upstream:     c.Upstream,
-			}]++
+			}] += count
 		}
 	}
 	return out
