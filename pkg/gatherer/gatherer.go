@@ -774,7 +774,9 @@ func (g *Gatherer) compose(sc *snapshot.Cluster, gr *group, checked bool, runnin
 		sum, _ := gr.sums.narrow()
 		running.add(sum.millis, sum.cores, sum.bytes)
 		sc.CPUMillis, sc.CPUCores, sc.MemoryBytes = sum.millis, sum.cores, sum.bytes
-		sc.Shapes = slices.Clone(gr.sortedShapes())
+		// Shared with the group and earlier snapshots: the group never
+		// changes a slice it handed out (a change makes a new one).
+		sc.Shapes = gr.sortedShapes()
 		sc.InvalidNodes = gr.invalid
 		if gr.invalid > 0 {
 			for _, r := range gr.nodes {

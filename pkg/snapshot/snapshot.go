@@ -99,7 +99,8 @@ type Cluster struct {
 	CPUCores int64
 	// Shapes counts the valid nodes by shape: each distinct Node once, with
 	// how many valid nodes have it, sorted by Node (see SortShapes). Its cost
-	// grows with the distinct shapes, not with the nodes.
+	// grows with the distinct shapes, not with the nodes. The gatherer shares
+	// this slice between snapshots: it is read-only.
 	Shapes       []Shape
 	InvalidNodes int
 }
