@@ -202,6 +202,9 @@ func heapInUse() int64 {
 //   - B/object: slim nodes kept in a slice (the objects alone);
 //   - B/object-cached: the same nodes in a wrangler cache (NewStatic), so
 //     with the store's keys and its namespace index;
+//   - B/object-record: the gatherer's record of each node, fed by its
+//     handlers, with the objects dropped (in production the facts' strings
+//     are shared with the cached object);
 //   - B/object-unstructured: the same documents as full map[string]any
 //     unstructured objects, untransformed, for reference;
 //   - bytes/json: the size of one document on the wire.
@@ -288,6 +291,23 @@ func BenchmarkCacheMemory(b *testing.B) {
 	runtime.KeepAlive(s)
 	s = nil
 
+	// The gatherer's records of the same nodes, fed by its handlers; the
+	// decoded objects are dropped, so only the records stay.
+	g, err := New(Config{Mode: snapshot.ModeRancher, UseHandlers: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := g.Handlers(KindNode)
+	before = heapInUse()
+	for i := range memoryObjects {
+		n := decodeSlim(i)
+		h.OnAdd(n, true)
+		g.nodes["Node "+n.Namespace+"/"+n.Name].src = nil // the cache, not the record, holds the object
+	}
+	perRecord := float64(heapInUse()-before) / memoryObjects
+	runtime.KeepAlive(g)
+	g = nil
+
 	b.ReportAllocs()
 	var perSlim float64
 	for b.Loop() {
@@ -305,6 +325,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	}
 	b.ReportMetric(perSlim, "B/object")
 	b.ReportMetric(perCached, "B/object-cached")
+	b.ReportMetric(perRecord, "B/object-record")
 	b.ReportMetric(perUnstructured, "B/object-unstructured")
 	b.ReportMetric(float64(len(doc)), "bytes/json")
 }
