@@ -55,7 +55,7 @@ func installation(t *testing.T) *fake.Clientset {
 	}
 	s := &snapshot.Snapshot{
 		Install:  snapshot.Install{InstallUUID: "install-1", ClusterUUID: "cluster-1", Version: "v2.12.1", Mode: snapshot.ModeRancher},
-		Clusters: []snapshot.Cluster{{Name: "local", Upstream: true, Nodes: make([]snapshot.Node, 3)}},
+		Clusters: []snapshot.Cluster{{Name: "local", Upstream: true, Shapes: []snapshot.Shape{{Count: 3}}}},
 	}
 	if err := exp.Export(context.Background(), s); err != nil {
 		t.Fatal(err)

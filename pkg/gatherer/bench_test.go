@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -16,19 +17,20 @@ import (
 	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
 	"github.com/rancher/telemetry-manager/pkg/encoding"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
 
 // Benchmarks at the sizes of DESIGN section 11 (see scales in
 // scale_test.go). The objects are built once per size, outside the timer,
 // in the same wrangler caches the informers fill.
 
-// BenchmarkSnapshot measures one Gatherer.Snapshot: listing the caches,
-// parsing every quantity, summing and sorting.
+// BenchmarkSnapshot measures one Gatherer.Snapshot of a gatherer fed by
+// its handlers: composing records and aggregates, parsing nothing.
 func BenchmarkSnapshot(b *testing.B) {
 	for _, sc := range scales {
 		b.Run(sc.String(), func(b *testing.B) {
 			s, _ := sc.build(b)
-			g := sc.gatherer(b, s)
+			g := sc.fedGatherer(b, s)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := g.Snapshot(); err != nil {
@@ -40,9 +42,100 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 }
 
+// BenchmarkSnapshotListed measures one Snapshot of a gatherer that reads
+// listers (the Static path of files and tests): every object is read again
+// at each snapshot, as each one is new to it.
+func BenchmarkSnapshotListed(b *testing.B) {
+	for _, sc := range scales {
+		b.Run(sc.String(), func(b *testing.B) {
+			s, _ := sc.build(b)
+			g := sc.gatherer(b, s)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := g.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBaselineIterate is the baseline of BenchmarkSnapshotEncode: a
+// bare iteration over the same cached objects, listing the informer store
+// and touching each object.
+func BenchmarkBaselineIterate(b *testing.B) {
+	for _, sc := range scales {
+		b.Run(sc.String(), func(b *testing.B) {
+			s, _ := sc.build(b)
+			store := s.stores[1]
+			if sc.mode == snapshot.ModeKubernetes {
+				store = s.stores[4]
+			}
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				for _, obj := range store.List() {
+					switch o := obj.(type) {
+					case *v3.Node:
+						n += len(o.Name) + len(o.Status.InternalNodeStatus.NodeInfo.Architecture)
+					case *corev1.Node:
+						n += len(o.Name) + len(o.Status.NodeInfo.Architecture)
+					}
+				}
+			}
+			if n == 0 {
+				b.Fatal("touched nothing")
+			}
+		})
+	}
+}
+
+// BenchmarkNodeUpdate measures one node update through the handlers at the
+// largest size: a heartbeat (new resourceVersion, same read fields, so no
+// record changes) and a capacity change (the record and its cluster's
+// aggregate change).
+func BenchmarkNodeUpdate(b *testing.B) {
+	sc := scale{snapshot.ModeRancher, 2000, 60000, true}
+	s, _ := sc.build(b)
+	g := sc.fedGatherer(b, s)
+	h := g.Handlers(KindNode)
+	obj, ok, err := s.stores[1].GetByKey("local/m-00000000")
+	if err != nil || !ok {
+		b.Fatalf("node not found: %v", err)
+	}
+	n := obj.(*v3.Node)
+	versions := func(change bool) [2]*v3.Node {
+		var out [2]*v3.Node
+		for i := range out {
+			c := n.DeepCopy()
+			c.ResourceVersion = fmt.Sprint(i + 1)
+			if change && i == 1 {
+				c.Status.InternalNodeStatus.Capacity = v3.Resources("7", "9Gi")
+			}
+			out[i] = c
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		change bool
+	}{{"heartbeat", false}, {"capacity-change", true}} {
+		b.Run(tt.name, func(b *testing.B) {
+			v := versions(tt.change)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				h.OnUpdate(v[i%2], v[(i+1)%2])
+				i++
+			}
+		})
+	}
+}
+
 // BenchmarkSnapshotEncode measures what one export run costs before any
 // I/O: the snapshot, the report payload and its content digest (what the
 // secret exporter compares before it writes), and the scc payload.
+// BenchmarkBaselineIterate is its baseline.
 func BenchmarkSnapshotEncode(b *testing.B) {
 	key := []byte("bench-pseudonym-key")
 	reportEnc, err := encoding.ByFormat("report", key)
@@ -57,7 +150,7 @@ func BenchmarkSnapshotEncode(b *testing.B) {
 	for _, sc := range scales {
 		b.Run(sc.String(), func(b *testing.B) {
 			s, _ := sc.build(b)
-			g := sc.gatherer(b, s)
+			g := sc.fedGatherer(b, s)
 			b.ReportAllocs()
 			var reportBytes, sccBytes int
 			for b.Loop() {
@@ -109,6 +202,9 @@ func heapInUse() int64 {
 //   - B/object: slim nodes kept in a slice (the objects alone);
 //   - B/object-cached: the same nodes in a wrangler cache (NewStatic), so
 //     with the store's keys and its namespace index;
+//   - B/object-record: the gatherer's record of each node, fed by its
+//     handlers, with the objects dropped (in production the facts' strings
+//     are shared with the cached object);
 //   - B/object-unstructured: the same documents as full map[string]any
 //     unstructured objects, untransformed, for reference;
 //   - bytes/json: the size of one document on the wire.
@@ -195,6 +291,23 @@ func BenchmarkCacheMemory(b *testing.B) {
 	runtime.KeepAlive(s)
 	s = nil
 
+	// The gatherer's records of the same nodes, fed by its handlers; the
+	// decoded objects are dropped, so only the records stay.
+	g, err := New(Config{Mode: snapshot.ModeRancher, UseHandlers: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := g.Handlers(KindNode)
+	before = heapInUse()
+	for i := range memoryObjects {
+		n := decodeSlim(i)
+		h.OnAdd(n, true)
+		g.nodes["Node "+n.Namespace+"/"+n.Name].src = nil // the cache, not the record, holds the object
+	}
+	perRecord := float64(heapInUse()-before) / memoryObjects
+	runtime.KeepAlive(g)
+	g = nil
+
 	b.ReportAllocs()
 	var perSlim float64
 	for b.Loop() {
@@ -212,6 +325,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	}
 	b.ReportMetric(perSlim, "B/object")
 	b.ReportMetric(perCached, "B/object-cached")
+	b.ReportMetric(perRecord, "B/object-record")
 	b.ReportMetric(perUnstructured, "B/object-unstructured")
 	b.ReportMetric(float64(len(doc)), "bytes/json")
 }

@@ -1,6 +1,7 @@
-// Package gatherer reads the shared informer caches and builds a Snapshot.
-// It makes no API call: every figure comes from the caches, so a snapshot
-// costs CPU, never API server load.
+// Package gatherer turns the objects the informers deliver into records,
+// parsed once, keeps per-cluster aggregates of them, and composes Snapshots
+// from those. It makes no API call, and a snapshot parses nothing: its cost
+// grows with the clusters and the distinct node shapes, not with the nodes.
 package gatherer
 
 import (
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 
 	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -70,11 +72,25 @@ type CoreNodeLister interface {
 	List(selector labels.Selector) ([]*corev1.Node, error)
 }
 
-// Config is what a Gatherer reads. Rancher mode needs Clusters, Nodes,
-// Settings and Features; kubernetes mode needs CoreNodes.
+// Config is what a Gatherer reads.
+//
+// The gatherer keeps a record of every object it reads (see Handlers).
+// Records are fed either by registering Handlers on the informers, or, when
+// the listers below are set, by reading the listers at each Snapshot
+// (Static, the file and test path, does that); both go through the same
+// record code. Rancher mode reads Clusters, Nodes, Settings and Features;
+// kubernetes mode reads CoreNodes.
 type Config struct {
 	Mode snapshot.Mode
 
+	// UseHandlers says that the records are fed by Handlers registered on
+	// the informers; the listers are then left nil.
+	UseHandlers bool
+
+	// Listers, all of the mode's, unless UseHandlers. With them, Snapshot
+	// first brings the records up to date with the listers: objects that are
+	// the same (pointer and resourceVersion) as last time are not read
+	// again.
 	Clusters  ClusterLister
 	Nodes     NodeLister
 	Settings  SettingGetter
@@ -88,19 +104,132 @@ type Config struct {
 	// and InstallUUID when they are set.
 	Install snapshot.Install
 
+	// OnChange is called, after the change is recorded and outside any
+	// lock, each time an event of Handlers changed what a snapshot would
+	// show: a record, and so a cluster's figures, the problems or the
+	// install information. An event whose object differs only in fields
+	// the gatherer does not read (a status heartbeat, a new
+	// resourceVersion) does not call it. It runs in the informer's
+	// goroutine, so it must not block. Resyncs from listers never call it.
+	OnChange func()
+
 	Log *logrus.Entry
 }
 
-// Gatherer builds snapshots from caches. It is safe for concurrent use.
+// Kind names the kinds whose informers take Handlers.
+type Kind string
+
+const (
+	KindCluster  Kind = "Cluster"  // management.cattle.io/v3 Cluster
+	KindNode     Kind = "Node"     // management.cattle.io/v3 Node
+	KindSetting  Kind = "Setting"  // management.cattle.io/v3 Setting
+	KindFeature  Kind = "Feature"  // management.cattle.io/v3 Feature
+	KindCoreNode Kind = "CoreNode" // core/v1 Node
+)
+
+// Gatherer keeps records of the objects it reads and composes snapshots
+// from them. It is safe for concurrent use.
 type Gatherer struct {
-	cfg Config
-	log *logrus.Entry
+	cfg     Config
+	log     *logrus.Entry
+	listers bool // records are resynced from the listers at each snapshot
 
 	mu     sync.Mutex
 	logged map[string]struct{} // problems already logged, so each is logged once
 	// kubeVersion overrides cfg.Install.KubernetesVersion once set (see
-	// SetKubernetesVersion); guarded by mu.
+	// SetKubernetesVersion).
 	kubeVersion string
+
+	strs     *interner
+	nodes    map[string]*nodeRecord // v3 and core Nodes, by Problem object name
+	groups   map[string]*group      // v3 Clusters and their Nodes, by cluster name
+	core     *group                 // the core Nodes of kubernetes mode
+	names    []string               // sorted names of the groups that have a Cluster; nil when stale
+	settings map[string]*settingRecord
+	features map[string]*featureRecord
+}
+
+// group is a cluster's aggregate: its Cluster record (nil while none
+// exists: its nodes are orphans), its nodes, and the figures of the valid
+// ones, updated as nodes come and go.
+type group struct {
+	cluster *clusterRecord
+	nodes   map[string]*nodeRecord // by object name
+	invalid int
+	shapes  map[snapshot.Node]int // valid nodes by shape
+	sums    wideSums              // of the valid nodes
+
+	sorted   []snapshot.Shape // shapes sorted; nil when stale
+	provider *string          // kubernetes mode's provider guess; nil when stale
+}
+
+func newGroup() *group {
+	return &group{nodes: map[string]*nodeRecord{}, shapes: map[snapshot.Node]int{}}
+}
+
+func (gr *group) add(r *nodeRecord) {
+	gr.nodes[r.object] = r
+	if r.valid() {
+		gr.shapes[r.shape]++
+		gr.sums.add(&r.shape)
+	} else {
+		gr.invalid++
+	}
+	gr.sorted, gr.provider = nil, nil
+}
+
+func (gr *group) remove(r *nodeRecord) {
+	delete(gr.nodes, r.object)
+	if r.valid() {
+		if gr.shapes[r.shape]--; gr.shapes[r.shape] <= 0 {
+			delete(gr.shapes, r.shape)
+		}
+		gr.sums.sub(&r.shape)
+	} else {
+		gr.invalid--
+	}
+	gr.sorted, gr.provider = nil, nil
+}
+
+// sortedShapes returns the shapes, sorted; the slice is shared.
+func (gr *group) sortedShapes() []snapshot.Shape {
+	if gr.sorted == nil {
+		gr.sorted = make([]snapshot.Shape, 0, len(gr.shapes))
+		for n, c := range gr.shapes {
+			gr.sorted = append(gr.sorted, snapshot.Shape{Node: n, Count: c})
+		}
+		snapshot.SortShapes(gr.sorted)
+	}
+	return gr.sorted
+}
+
+// byName returns the nodes in name order.
+func (gr *group) byName() []*nodeRecord {
+	out := make([]*nodeRecord, 0, len(gr.nodes))
+	for _, r := range gr.nodes {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *nodeRecord) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// firstProvider returns the provider of the first valid node, in name
+// order, whose kubelet version names one.
+func (gr *group) firstProvider() string {
+	if gr.provider == nil {
+		var best *nodeRecord
+		p := ""
+		for _, r := range gr.nodes {
+			if !r.valid() || (best != nil && r.name >= best.name) {
+				continue
+			}
+			if v := ProviderOf(r.shape.KubeletVersion); v != "" {
+				best, p = r, v
+			}
+		}
+		gr.provider = &p
+	}
+	return *gr.provider
 }
 
 // SetKubernetesVersion records the upstream Kubernetes version read from
@@ -117,29 +246,23 @@ func (g *Gatherer) SetKubernetesVersion(v string) bool {
 	return true
 }
 
-// install returns the configured install information with the latest
-// Kubernetes version from discovery.
-func (g *Gatherer) install() snapshot.Install {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	in := g.cfg.Install
-	if g.kubeVersion != "" {
-		in.KubernetesVersion = g.kubeVersion
-	}
-	return in
-}
-
 // New returns a Gatherer for cfg.
 func New(cfg Config) (*Gatherer, error) {
 	var errs []error
 	switch cfg.Mode {
 	case snapshot.ModeRancher:
-		if cfg.Clusters == nil || cfg.Nodes == nil || cfg.Settings == nil || cfg.Features == nil {
-			errs = append(errs, errors.New("rancher mode needs cluster, node, setting and feature caches"))
+		set := 0
+		for _, l := range []bool{cfg.Clusters != nil, cfg.Nodes != nil, cfg.Settings != nil, cfg.Features != nil} {
+			if l {
+				set++
+			}
+		}
+		if cfg.UseHandlers && set != 0 || !cfg.UseHandlers && set != 4 {
+			errs = append(errs, errors.New("rancher mode needs cluster, node, setting and feature caches, or UseHandlers and none"))
 		}
 	case snapshot.ModeKubernetes:
-		if cfg.CoreNodes == nil {
-			errs = append(errs, errors.New("kubernetes mode needs a core node cache"))
+		if cfg.UseHandlers == (cfg.CoreNodes != nil) {
+			errs = append(errs, errors.New("kubernetes mode needs a core node cache, or UseHandlers and none"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown mode %q (valid: %s, %s)", cfg.Mode, snapshot.ModeRancher, snapshot.ModeKubernetes))
@@ -151,25 +274,340 @@ func New(cfg Config) (*Gatherer, error) {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	return &Gatherer{cfg: cfg, log: log.WithField("component", "gatherer"), logged: map[string]struct{}{}}, nil
+	g := &Gatherer{
+		cfg: cfg, log: log.WithField("component", "gatherer"), logged: map[string]struct{}{},
+		strs: newInterner(), nodes: map[string]*nodeRecord{}, groups: map[string]*group{}, core: newGroup(),
+		settings: map[string]*settingRecord{}, features: map[string]*featureRecord{},
+	}
+	g.listers = !cfg.UseHandlers
+	return g, nil
 }
 
 // Mode returns the mode the gatherer reads in.
 func (g *Gatherer) Mode() snapshot.Mode { return g.cfg.Mode }
 
-// Snapshot reads the caches once. Bad objects never fail it: they are left
-// out, listed in Snapshot.Problems and logged once while they stay bad. It
-// fails only when a cache cannot be listed or the install UUID is unknown.
+// Handlers returns the event handlers to register on the informer of kind.
+// Each event is read into the object's record at once; Config.OnChange is
+// called when the record changed. Objects of another type are ignored.
+func (g *Gatherer) Handlers(kind Kind) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { g.event(kind, obj, false) },
+		UpdateFunc: func(_, obj any) { g.event(kind, obj, false) },
+		DeleteFunc: func(obj any) { g.event(kind, obj, true) },
+	}
+}
+
+func (g *Gatherer) event(kind Kind, obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	g.mu.Lock()
+	changed := g.apply(kind, obj, deleted)
+	g.mu.Unlock()
+	if changed && g.cfg.OnChange != nil {
+		g.cfg.OnChange()
+	}
+}
+
+// apply records one object, or its deletion, and reports whether a record
+// changed. Called with mu held.
+func (g *Gatherer) apply(kind Kind, obj any, deleted bool) bool {
+	switch o := obj.(type) {
+	case *v3.Cluster:
+		if kind != KindCluster {
+			return false
+		}
+		if deleted {
+			return g.deleteCluster(o.Name)
+		}
+		return g.putCluster(newClusterRecord(o))
+	case *v3.Node:
+		if kind != KindNode {
+			return false
+		}
+		r := v3NodeRecord(o)
+		if deleted {
+			return g.deleteNode(r.object)
+		}
+		return g.putNode(r)
+	case *corev1.Node:
+		if kind != KindCoreNode {
+			return false
+		}
+		r := coreNodeRecord(o)
+		if deleted {
+			return g.deleteNode(r.object)
+		}
+		return g.putNode(r)
+	case *v3.Setting:
+		if kind != KindSetting || !v3.ReadSettings[o.Name] {
+			return false
+		}
+		if deleted {
+			return g.deleteSetting(o.Name)
+		}
+		return g.putSetting(o.Name, newSettingRecord(o))
+	case *v3.Feature:
+		if kind != KindFeature {
+			return false
+		}
+		if deleted {
+			return g.deleteFeature(o.Name)
+		}
+		return g.putFeature(o.Name, newFeatureRecord(o))
+	}
+	return false
+}
+
+// prefix is the JSON path of a node's quantity lists' parent, with a dot.
+func (g *Gatherer) prefix(r *nodeRecord) string {
+	if _, ok := r.src.(*corev1.Node); ok {
+		return "status."
+	}
+	return "status.internalNodeStatus."
+}
+
+func (g *Gatherer) groupOf(r *nodeRecord) *group {
+	if _, ok := r.src.(*corev1.Node); ok {
+		return g.core
+	}
+	gr, ok := g.groups[r.group]
+	if !ok {
+		gr = newGroup()
+		g.groups[r.group] = gr
+	}
+	return gr
+}
+
+func (g *Gatherer) putNode(r *nodeRecord) bool {
+	old := g.nodes[r.object]
+	if old != nil && old.sameAs(r) {
+		old.src, old.rv = r.src, r.rv
+		return false
+	}
+	r.derive(g.prefix(r), g.strs)
+	if old != nil {
+		g.dropNode(old)
+	}
+	g.nodes[r.object] = r
+	g.groupOf(r).add(r)
+	return true
+}
+
+func (g *Gatherer) deleteNode(object string) bool {
+	old, ok := g.nodes[object]
+	if !ok {
+		return false
+	}
+	g.dropNode(old)
+	return true
+}
+
+func (g *Gatherer) dropNode(r *nodeRecord) {
+	delete(g.nodes, r.object)
+	gr := g.groupOf(r)
+	gr.remove(r)
+	r.release(g.strs)
+	if gr != g.core && gr.cluster == nil && len(gr.nodes) == 0 {
+		delete(g.groups, r.group)
+	}
+}
+
+func (g *Gatherer) putCluster(r *clusterRecord) bool {
+	gr, ok := g.groups[r.name]
+	if !ok {
+		gr = newGroup()
+		g.groups[r.name] = gr
+	}
+	old := gr.cluster
+	if old != nil && old.sameAs(r) {
+		old.src, old.rv = r.src, r.rv
+		return false
+	}
+	r.derive(g.strs)
+	if old != nil {
+		old.release(g.strs)
+	} else {
+		g.names = nil
+	}
+	gr.cluster = r
+	return true
+}
+
+func (g *Gatherer) deleteCluster(name string) bool {
+	gr, ok := g.groups[name]
+	if !ok || gr.cluster == nil {
+		return false
+	}
+	gr.cluster.release(g.strs)
+	gr.cluster, g.names = nil, nil
+	if len(gr.nodes) == 0 {
+		delete(g.groups, name)
+	}
+	return true
+}
+
+func (g *Gatherer) putSetting(name string, r *settingRecord) bool {
+	old := g.settings[name]
+	if old != nil && old.sameAs(r) {
+		old.src, old.rv = r.src, r.rv
+		return false
+	}
+	g.settings[name] = r
+	return true
+}
+
+func (g *Gatherer) deleteSetting(name string) bool {
+	if _, ok := g.settings[name]; !ok {
+		return false
+	}
+	delete(g.settings, name)
+	return true
+}
+
+func (g *Gatherer) putFeature(name string, r *featureRecord) bool {
+	old := g.features[name]
+	if old != nil && old.sameAs(r) {
+		old.src, old.rv = r.src, r.rv
+		return false
+	}
+	g.features[name] = r
+	return true
+}
+
+func (g *Gatherer) deleteFeature(name string) bool {
+	if _, ok := g.features[name]; !ok {
+		return false
+	}
+	delete(g.features, name)
+	return true
+}
+
+// unchanged reports whether obj is the very object a record was read from:
+// an informer replaces an object on every change, and a resourceVersion
+// names one state of it.
+func unchanged(src, obj any, oldRV, rv string) bool {
+	return rv != "" && rv == oldRV && src == obj
+}
+
+// resync brings the records up to date with the listers. Called with mu
+// held.
+func (g *Gatherer) resync() error {
+	if g.cfg.Mode == snapshot.ModeKubernetes {
+		nodes, err := g.cfg.CoreNodes.List(labels.Everything())
+		if err != nil {
+			return fmt.Errorf("listing nodes: %w", err)
+		}
+		seen := make(map[string]bool, len(nodes))
+		for _, n := range nodes {
+			key := "Node " + n.Name
+			seen[key] = true
+			if old := g.nodes[key]; old != nil && unchanged(old.src, n, old.rv, n.ResourceVersion) {
+				continue
+			}
+			g.apply(KindCoreNode, n, false)
+		}
+		g.forgetNodes(seen)
+		return nil
+	}
+	clusters, err := g.cfg.Clusters.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("listing clusters: %w", err)
+	}
+	nodes, err := g.cfg.Nodes.List("", labels.Everything())
+	if err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	features, err := g.cfg.Features.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("listing features: %w", err)
+	}
+	for _, name := range []string{SettingInstallUUID, SettingServerURL, SettingServerVersion} {
+		st, err := g.cfg.Settings.Get(name)
+		switch {
+		case apierrors.IsNotFound(err):
+			g.deleteSetting(name)
+		case err != nil:
+			return fmt.Errorf("reading setting %s: %w", name, err)
+		default:
+			if old := g.settings[name]; old == nil || !unchanged(old.src, st, old.rv, st.ResourceVersion) {
+				g.apply(KindSetting, st, false)
+			}
+		}
+	}
+	seenFeatures := make(map[string]bool, len(features))
+	for _, f := range features {
+		seenFeatures[f.Name] = true
+		if old := g.features[f.Name]; old == nil || !unchanged(old.src, f, old.rv, f.ResourceVersion) {
+			g.apply(KindFeature, f, false)
+		}
+	}
+	for name := range g.features {
+		if !seenFeatures[name] {
+			g.deleteFeature(name)
+		}
+	}
+	seenClusters := make(map[string]bool, len(clusters))
+	for _, c := range clusters {
+		seenClusters[c.Name] = true
+		if gr := g.groups[c.Name]; gr != nil && gr.cluster != nil && unchanged(gr.cluster.src, c, gr.cluster.rv, c.ResourceVersion) {
+			continue
+		}
+		g.apply(KindCluster, c, false)
+	}
+	for name, gr := range g.groups {
+		if gr.cluster != nil && !seenClusters[name] {
+			g.deleteCluster(name)
+		}
+	}
+	seen := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		key := "Node " + n.Namespace + "/" + n.Name
+		seen[key] = true
+		if old := g.nodes[key]; old != nil && unchanged(old.src, n, old.rv, n.ResourceVersion) {
+			continue
+		}
+		g.apply(KindNode, n, false)
+	}
+	g.forgetNodes(seen)
+	return nil
+}
+
+// forgetNodes drops the node records not in seen.
+func (g *Gatherer) forgetNodes(seen map[string]bool) {
+	for key, r := range g.nodes {
+		if !seen[key] {
+			g.dropNode(r)
+		}
+	}
+}
+
+// Snapshot composes the records into a snapshot; it parses nothing (but
+// for the objects a resync from listers finds changed). Bad objects never
+// fail it: they are left out, listed in Snapshot.Problems and logged once
+// while they stay bad. It fails only when a lister fails or the install
+// UUID is unknown.
 func (g *Gatherer) Snapshot() (*snapshot.Snapshot, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.listers {
+		if err := g.resync(); err != nil {
+			return nil, err
+		}
+	}
+	install := g.cfg.Install
+	if g.kubeVersion != "" {
+		install.KubernetesVersion = g.kubeVersion
+	}
 	var (
 		s   *snapshot.Snapshot
 		err error
 	)
 	switch g.cfg.Mode {
 	case snapshot.ModeRancher:
-		s, err = g.rancher()
+		s, err = g.rancher(install)
 	default:
-		s, err = g.kubernetes()
+		s, err = g.kubernetes(install)
 	}
 	if err != nil {
 		return nil, err
@@ -186,9 +624,8 @@ func (g *Gatherer) Snapshot() (*snapshot.Snapshot, error) {
 
 // logProblems logs each problem the first time it is seen, and forgets the
 // ones that are gone so that they are logged again if they come back.
+// Called with mu held.
 func (g *Gatherer) logProblems(problems []snapshot.Problem) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	seen := make(map[string]struct{}, len(problems))
 	for _, p := range problems {
 		key := p.Error()
@@ -198,7 +635,7 @@ func (g *Gatherer) logProblems(problems []snapshot.Problem) {
 		}
 		log := g.log.WithFields(logrus.Fields{"object": p.Object, "field": p.Field})
 		if p.Kind() == "Node" {
-			// Any problem makes a node invalid (see addNode).
+			// Any problem makes a node invalid (see nodeRecord.derive).
 			log.Warnf("invalid node left out of the sums: %v", p.Err)
 		} else {
 			log.Warnf("field ignored: %v", p.Err)
@@ -207,104 +644,112 @@ func (g *Gatherer) logProblems(problems []snapshot.Problem) {
 	g.logged = seen
 }
 
-func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
-	install := g.install()
-	install.Mode = snapshot.ModeRancher
+// OtherValue is exported in place of a value that exists but cannot be
+// read or is not in its vocabulary.
+const OtherValue = "other"
 
+// clusterNames returns the names of the clusters that have a Cluster
+// object, sorted.
+func (g *Gatherer) clusterNames() []string {
+	if g.names == nil {
+		g.names = make([]string, 0, len(g.groups))
+		for name, gr := range g.groups {
+			if gr.cluster != nil {
+				g.names = append(g.names, name)
+			}
+		}
+		slices.Sort(g.names)
+	}
+	return g.names
+}
+
+func (g *Gatherer) rancher(install snapshot.Install) (*snapshot.Snapshot, error) {
+	install.Mode = snapshot.ModeRancher
 	s := &snapshot.Snapshot{}
-	if v, _, err := g.setting(s, SettingInstallUUID); err != nil {
-		return nil, err
-	} else if v != "" {
+	setting := func(name string) (string, bool) {
+		r, ok := g.settings[name]
+		if !ok {
+			return "", false
+		}
+		s.Problems = append(s.Problems, r.problems...)
+		return r.value, r.unreadable()
+	}
+	if v, _ := setting(SettingInstallUUID); v != "" {
 		install.InstallUUID = v
 	}
 	if install.InstallUUID == "" {
 		return nil, fmt.Errorf("reading setting %s: %w", SettingInstallUUID, ErrNoInstallUUID)
 	}
-	for _, name := range []string{SettingServerURL, SettingServerVersion} {
-		v, unreadable, err := g.setting(s, name)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case name == SettingServerURL:
-			install.ServerURL = v
-		case v != "":
-			install.Version = v
-		case unreadable:
-			// Rancher's version is there but cannot be read: say so
-			// rather than report the manager's own version as Rancher's.
-			install.Version = OtherValue
-		}
-	}
-
-	features, err := g.cfg.Features.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing features: %w", err)
+	install.ServerURL, _ = setting(SettingServerURL)
+	switch v, unreadable := setting(SettingServerVersion); {
+	case v != "":
+		install.Version = v
+	case unreadable:
+		// Rancher's version is there but cannot be read: say so rather
+		// than report the manager's own version as Rancher's.
+		install.Version = OtherValue
 	}
 	install.Features = []string{}
-	for _, f := range features {
-		s.Problems = append(s.Problems, typeProblems("Feature "+f.Name, f.Problems())...)
-		if f.Enabled() {
-			install.Features = append(install.Features, f.Name)
+	for name, f := range g.features {
+		s.Problems = append(s.Problems, f.problems...)
+		if f.enabled {
+			install.Features = append(install.Features, name)
 		}
 	}
 	slices.Sort(install.Features)
 
-	clusters, err := g.cfg.Clusters.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing clusters: %w", err)
-	}
-	nodes, err := g.cfg.Nodes.List("", labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing nodes: %w", err)
-	}
-
-	byCluster := make(map[string][]*v3.Node, len(clusters))
-	for _, n := range nodes {
-		byCluster[n.Namespace] = append(byCluster[n.Namespace], n)
-	}
-	// Objects are read in name order, so that when a sum would overflow the
-	// same object is refused whatever order the caches list them in.
-	slices.SortFunc(clusters, func(a, b *v3.Cluster) int { return strings.Compare(a.Name, b.Name) })
-
-	memo := newQuantityMemo()
-	var total sums
-	s.Clusters = make([]snapshot.Cluster, 0, len(clusters))
-	for _, c := range clusters {
-		obj := "Cluster " + c.Name
-		sc := snapshot.Cluster{
-			Name:              c.Name,
-			Upstream:          c.Name == snapshot.UpstreamClusterName,
-			Driver:            c.Status.Driver,
-			Provider:          c.Status.Provider,
-			KubernetesVersion: c.Status.Version.GitVersion,
-		}
-		s.Problems = append(s.Problems, typeProblems(obj, c.Problems())...)
-		members := byCluster[c.Name]
-		slices.SortFunc(members, func(a, b *v3.Node) int { return strings.Compare(a.Name, b.Name) })
-		for _, n := range members {
-			object := "Node " + n.Namespace + "/" + n.Name
-			in := nodeInput{
-				object: object, prefix: "status.internalNodeStatus.",
-				capacity: n.Status.InternalNodeStatus.Capacity, allocatable: n.Status.InternalNodeStatus.Allocatable,
-				info:         n.Status.InternalNodeStatus.NodeInfo,
-				controlPlane: n.Spec.ControlPlane, etcd: n.Spec.Etcd, worker: n.Spec.Worker,
-				problems: typeProblems(object, n.Problems()),
+	names := g.clusterNames()
+	// The sums are checked one node at a time, in name order, only when
+	// one of them would not fit: then the same nodes are refused whatever
+	// order the objects came in.
+	var total wideSums
+	checked := false
+	for _, name := range names {
+		gr := g.groups[name]
+		if len(gr.nodes) > 0 {
+			if _, ok := gr.sums.narrow(); !ok {
+				checked = true
 			}
-			s.Problems = append(s.Problems, addNode(&sc, &total, in, memo)...)
+			total.addAll(gr.sums)
+		} else if c := gr.cluster; c.capOK {
+			total.millis.add(c.capMillis)
+			total.cores.add(snapshot.CoresOf(c.capMillis))
+			total.bytes.add(c.capBytes)
 		}
-		delete(byCluster, c.Name)
-		s.Problems = append(s.Problems, finishCluster(&sc, &total, obj, c.Status.Capacity, memo)...)
+	}
+	if _, ok := total.narrow(); !ok {
+		checked = true
+	}
+	var running sums
+	s.Clusters = make([]snapshot.Cluster, 0, len(names))
+	for _, name := range names {
+		gr := g.groups[name]
+		c := gr.cluster
+		sc := snapshot.Cluster{
+			Name:              name,
+			Upstream:          name == snapshot.UpstreamClusterName,
+			Driver:            c.facts.driver,
+			Provider:          c.facts.provider,
+			KubernetesVersion: c.facts.version,
+		}
+		s.Problems = append(s.Problems, c.problems...)
+		s.Problems = g.compose(&sc, gr, checked, &running, s.Problems)
+		if len(gr.nodes) == 0 {
+			s.Problems = finishCapacity(&sc, c, &running, s.Problems)
+		}
 		if sc.Upstream && sc.KubernetesVersion != "" {
 			install.KubernetesVersion = sc.KubernetesVersion
 		}
 		s.Clusters = append(s.Clusters, sc)
 	}
-	for ns, orphans := range byCluster {
-		for _, n := range orphans {
+	for ns, gr := range g.groups {
+		if gr.cluster != nil {
+			continue
+		}
+		for _, n := range gr.nodes {
 			s.OrphanNodes++
 			s.Problems = append(s.Problems, snapshot.Problem{
-				Object: "Node " + ns + "/" + n.Name, Field: "metadata.namespace",
+				Object: n.object, Field: "metadata.namespace",
 				Err: fmt.Errorf("%w: no Cluster %q", ErrNoCluster, ns),
 			})
 		}
@@ -313,160 +758,101 @@ func (g *Gatherer) rancher() (*snapshot.Snapshot, error) {
 	return s, nil
 }
 
-// OtherValue is exported in place of a value that exists but cannot be
-// read or is not in its vocabulary.
-const OtherValue = "other"
-
-// setting returns the effective value of a Setting, "" when it is missing.
-// A wrong-typed value is a problem of the Setting and reads as unset;
-// unreadable reports whether the Setting had such a problem.
-func (g *Gatherer) setting(s *snapshot.Snapshot, name string) (value string, unreadable bool, err error) {
-	st, err := g.cfg.Settings.Get(name)
-	if apierrors.IsNotFound(err) {
-		return "", false, nil
+// compose fills the node figures of sc from its group and returns problems
+// with those of its invalid nodes. Unchecked, the group's aggregates are
+// used as they are: the caller made sure no sum overflows. Checked, the
+// nodes are added one by one in name order, and a node whose figures would
+// overflow the cluster's or the running installation's sums is invalid.
+func (g *Gatherer) compose(sc *snapshot.Cluster, gr *group, checked bool, running *sums, problems []snapshot.Problem) []snapshot.Problem {
+	sc.Shapes = []snapshot.Shape{}
+	if len(gr.nodes) == 0 {
+		sc.CapacitySource = snapshot.Unknown
+		return problems
 	}
-	if err != nil {
-		return "", false, fmt.Errorf("reading setting %s: %w", name, err)
-	}
-	problems := typeProblems("Setting "+name, st.Problems())
-	s.Problems = append(s.Problems, problems...)
-	return st.Effective(), len(problems) > 0, nil
-}
-
-// typeProblems turns the wrong-typed fields of a decoded object into
-// snapshot problems.
-func typeProblems(object string, ps []v3.Problem) []snapshot.Problem {
-	if len(ps) == 0 {
-		return nil
-	}
-	out := make([]snapshot.Problem, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, snapshot.Problem{
-			Object: object, Field: p.Field,
-			Err: fmt.Errorf("%w: %s, want %s", ErrWrongType, p.Got, p.Want),
-		})
-	}
-	return out
-}
-
-// nodeInput is what one node of either mode contributes: v3 Nodes and core
-// Nodes go through the same rules (addNode).
-type nodeInput struct {
-	object string // "Node c-abc/m-1"
-	// prefix is the JSON path of the quantity lists' parent, with a dot.
-	prefix                     string
-	capacity, allocatable      v3.ResourceList
-	info                       v3.NodeInfo
-	controlPlane, etcd, worker bool
-	problems                   []snapshot.Problem // found while decoding
-}
-
-// addNode reads one node into the cluster. Any problem makes the whole node
-// invalid: it is counted in InvalidNodes and left out of every sum. So is a
-// node whose figures would overflow the cluster's or the installation's sums.
-func addNode(c *snapshot.Cluster, total *sums, in nodeInput, memo *quantityMemo) []snapshot.Problem {
-	problems := in.problems
-	cpuField, cpu := pick(in.capacity, in.allocatable, "cpu")
-	millis, err := memo.CPU(cpu.Text)
-	if err != nil && cpu.Bad == v3.KindNone { // a wrong type is reported already
-		problems = append(problems, snapshot.Problem{Object: in.object, Field: in.prefix + cpuField, Err: err})
-	}
-	memField, mem := pick(in.capacity, in.allocatable, "memory")
-	bytes, err := memo.Memory(mem.Text)
-	if err != nil && mem.Bad == v3.KindNone {
-		problems = append(problems, snapshot.Problem{Object: in.object, Field: in.prefix + memField, Err: err})
-	}
-	if len(problems) == 0 {
-		cores := snapshot.CoresOf(millis)
-		cluster := sums{c.CPUMillis, c.CPUCores, c.MemoryBytes}
-		if !cluster.add(millis, cores, bytes) || !total.add(millis, cores, bytes) {
-			// total.add changes nothing when it fails, and it runs only
-			// after cluster.add succeeded, so both stay consistent.
-			c.InvalidNodes++
-			return []snapshot.Problem{{Object: in.object, Field: in.prefix + "capacity",
-				Err: fmt.Errorf("%w: adding this node overflows the sums", ErrOutOfRange)}}
+	sc.CapacitySource = snapshot.FromNodes
+	if !checked {
+		sum, _ := gr.sums.narrow()
+		running.add(sum.millis, sum.cores, sum.bytes)
+		sc.CPUMillis, sc.CPUCores, sc.MemoryBytes = sum.millis, sum.cores, sum.bytes
+		// Shared with the group and earlier snapshots: the group never
+		// changes a slice it handed out (a change makes a new one).
+		sc.Shapes = gr.sortedShapes()
+		sc.InvalidNodes = gr.invalid
+		if gr.invalid > 0 {
+			for _, r := range gr.nodes {
+				problems = append(problems, r.problems...)
+			}
 		}
-		c.CPUMillis, c.CPUCores, c.MemoryBytes = cluster.millis, cluster.cores, cluster.bytes
-		c.Nodes = append(c.Nodes, snapshot.Node{
-			Arch:                    in.info.Architecture,
-			OS:                      in.info.OperatingSystem,
-			ContainerRuntimeVersion: in.info.ContainerRuntimeVersion,
-			KubeletVersion:          in.info.KubeletVersion,
-			ControlPlane:            in.controlPlane,
-			Etcd:                    in.etcd,
-			Worker:                  in.worker,
-			CPUMillis:               millis,
-			MemoryBytes:             bytes,
-		})
-		return nil
+		return problems
 	}
-	c.InvalidNodes++
+	var cluster sums
+	counts := map[snapshot.Node]int{}
+	for _, r := range gr.byName() {
+		if !r.valid() {
+			sc.InvalidNodes++
+			problems = append(problems, r.problems...)
+			continue
+		}
+		millis, bytes := r.shape.CPUMillis, r.shape.MemoryBytes
+		cores := snapshot.CoresOf(millis)
+		if !cluster.add(millis, cores, bytes) {
+			sc.InvalidNodes++
+			problems = append(problems, overflow(r, g.prefix(r)))
+			continue
+		}
+		if !running.add(millis, cores, bytes) {
+			// running.add changed nothing; take the node back out of
+			// the cluster so both stay consistent.
+			cluster.millis, cluster.cores, cluster.bytes = cluster.millis-millis, cluster.cores-cores, cluster.bytes-bytes
+			sc.InvalidNodes++
+			problems = append(problems, overflow(r, g.prefix(r)))
+			continue
+		}
+		if sc.Provider == "" && g.cfg.Mode == snapshot.ModeKubernetes {
+			sc.Provider = ProviderOf(r.shape.KubeletVersion)
+		}
+		counts[r.shape]++
+	}
+	sc.CPUMillis, sc.CPUCores, sc.MemoryBytes = cluster.millis, cluster.cores, cluster.bytes
+	for n, c := range counts {
+		sc.Shapes = append(sc.Shapes, snapshot.Shape{Node: n, Count: c})
+	}
+	snapshot.SortShapes(sc.Shapes)
 	return problems
 }
 
-// pick returns capacity[name], or allocatable[name] when capacity lacks it,
-// with the field path it came from.
-func pick(capacity, allocatable v3.ResourceList, name string) (string, v3.Quantity) {
-	if q, ok := capacity.Get(name); ok {
-		return "capacity." + name, q
-	}
-	if q, ok := allocatable.Get(name); ok {
-		return "allocatable." + name, q
-	}
-	return "capacity." + name, v3.Quantity{}
+func overflow(r *nodeRecord, prefix string) snapshot.Problem {
+	return snapshot.Problem{Object: r.object, Field: prefix + "capacity",
+		Err: fmt.Errorf("%w: adding this node overflows the sums", ErrOutOfRange)}
 }
 
-// finishCluster sorts the nodes, or falls back to the cluster's own capacity
-// when it has no Node objects at all.
-func finishCluster(c *snapshot.Cluster, total *sums, obj string, capacity v3.ResourceList, memo *quantityMemo) []snapshot.Problem {
-	snapshot.SortNodes(c.Nodes)
-	if c.Nodes == nil {
-		c.Nodes = []snapshot.Node{}
-	}
-	if len(c.Nodes) > 0 || c.InvalidNodes > 0 {
-		c.CapacitySource = snapshot.FromNodes
-		return nil
-	}
-	c.CapacitySource = snapshot.Unknown
-	if capacity.Empty() {
-		return nil
-	}
-	var problems []snapshot.Problem
-	cpu, _ := capacity.Get("cpu")
-	millis, err := parseCPU(cpu.Text, MaxClusterMillicores)
-	if err != nil && cpu.Bad == v3.KindNone {
-		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.capacity.cpu", Err: err})
-	}
-	mem, _ := capacity.Get("memory")
-	bytes, err := parseMemory(mem.Text, MaxClusterBytes)
-	if err != nil && mem.Bad == v3.KindNone {
-		problems = append(problems, snapshot.Problem{Object: obj, Field: "status.capacity.memory", Err: err})
-	}
-	if len(problems) > 0 || cpu.Bad != v3.KindNone || mem.Bad != v3.KindNone {
+// finishCapacity falls back to the cluster's own capacity when it has no
+// Node objects at all.
+func finishCapacity(sc *snapshot.Cluster, c *clusterRecord, running *sums, problems []snapshot.Problem) []snapshot.Problem {
+	if c.capEmpty {
 		return problems
 	}
-	cores := snapshot.CoresOf(millis)
-	if !total.add(millis, cores, bytes) {
-		return []snapshot.Problem{{Object: obj, Field: "status.capacity",
-			Err: fmt.Errorf("%w: adding this cluster's capacity overflows the sums", ErrOutOfRange)}}
+	problems = append(problems, c.capProblems...)
+	if !c.capOK {
+		return problems
 	}
-	c.CapacitySource = snapshot.FromCluster
-	c.CPUMillis, c.MemoryBytes, c.CPUCores = millis, bytes, cores
-	return nil
+	cores := snapshot.CoresOf(c.capMillis)
+	if !running.add(c.capMillis, cores, c.capBytes) {
+		return append(problems, snapshot.Problem{Object: "Cluster " + c.name, Field: "status.capacity",
+			Err: fmt.Errorf("%w: adding this cluster's capacity overflows the sums", ErrOutOfRange)})
+	}
+	sc.CapacitySource = snapshot.FromCluster
+	sc.CPUMillis, sc.MemoryBytes, sc.CPUCores = c.capMillis, c.capBytes, cores
+	return problems
 }
 
-func (g *Gatherer) kubernetes() (*snapshot.Snapshot, error) {
-	install := g.install()
+func (g *Gatherer) kubernetes(install snapshot.Install) (*snapshot.Snapshot, error) {
 	install.Mode = snapshot.ModeKubernetes
 	if install.InstallUUID == "" {
 		return nil, ErrNoInstallUUID
 	}
 	if install.Features == nil {
 		install.Features = []string{}
-	}
-	nodes, err := g.cfg.CoreNodes.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	s := &snapshot.Snapshot{}
 	c := snapshot.Cluster{
@@ -475,53 +861,15 @@ func (g *Gatherer) kubernetes() (*snapshot.Snapshot, error) {
 		KubernetesVersion: install.KubernetesVersion,
 		Driver:            "kubernetes",
 	}
-	memo := newQuantityMemo()
-	var total sums
-	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
-	for _, n := range nodes {
-		s.Problems = append(s.Problems, addNode(&c, &total, coreNode(n), memo)...)
-		if c.Provider == "" && len(c.Nodes) > 0 {
-			c.Provider = ProviderOf(c.Nodes[len(c.Nodes)-1].KubeletVersion)
-		}
+	_, fits := g.core.sums.narrow()
+	var running sums
+	s.Problems = g.compose(&c, g.core, !fits, &running, s.Problems)
+	if fits {
+		c.Provider = g.core.firstProvider()
 	}
-	finishCluster(&c, &total, "", v3.ResourceList{}, memo)
 	s.Clusters = []snapshot.Cluster{c}
 	s.Install = install
 	return s, nil
-}
-
-// coreNode reads a core/v1 Node with the rules of a v3 Node: roles from the
-// node-role labels, quantities as text.
-func coreNode(n *corev1.Node) nodeInput {
-	info := n.Status.NodeInfo
-	_, cp := n.Labels[LabelControlPlane]
-	_, master := n.Labels[LabelMaster]
-	_, etcd := n.Labels[LabelEtcd]
-	_, worker := n.Labels[LabelWorker]
-	return nodeInput{
-		object: "Node " + n.Name, prefix: "status.",
-		capacity: coreResources(n.Status.Capacity), allocatable: coreResources(n.Status.Allocatable),
-		info: v3.NodeInfo{
-			Architecture:            info.Architecture,
-			OperatingSystem:         info.OperatingSystem,
-			ContainerRuntimeVersion: info.ContainerRuntimeVersion,
-			KubeletVersion:          info.KubeletVersion,
-		},
-		controlPlane: cp || master, etcd: etcd, worker: worker,
-	}
-}
-
-// coreResources writes the cpu and memory of a core resource list as text,
-// so that they are checked by the same parser as Rancher's.
-func coreResources(l corev1.ResourceList) v3.ResourceList {
-	var out v3.ResourceList
-	if q, ok := l[corev1.ResourceCPU]; ok {
-		out.CPU = &v3.Quantity{Text: q.String()}
-	}
-	if q, ok := l[corev1.ResourceMemory]; ok {
-		out.Memory = &v3.Quantity{Text: q.String()}
-	}
-	return out
 }
 
 // ProviderOf guesses the distribution from a kubelet version such as

@@ -132,10 +132,10 @@ func TestSnapshotSampleInstallationTotals(t *testing.T) {
 	if c := byName["c-xyz12"]; c.CapacitySource != snapshot.FromCluster || c.CPUCores != 16 {
 		t.Fatalf("cluster without nodes = %+v, want capacity from the cluster", c)
 	}
-	if c := byName["local"]; !c.Upstream || c.CapacitySource != snapshot.FromNodes || len(c.Nodes) != 3 {
+	if c := byName["local"]; !c.Upstream || c.CapacitySource != snapshot.FromNodes || c.NodeCount() != 3 {
 		t.Fatalf("local = %+v", c)
 	}
-	if c := byName["c-m-abcd1234"]; c.InvalidNodes != 1 || len(c.Nodes) != 2 {
+	if c := byName["c-m-abcd1234"]; c.InvalidNodes != 1 || c.NodeCount() != 2 {
 		t.Fatalf("downstream = %+v, want 2 valid and 1 invalid node", c)
 	}
 }
@@ -259,11 +259,11 @@ func TestSnapshotIsIndependentOfListOrder(t *testing.T) {
 	}
 	for i := range a.Clusters {
 		ca, cb := a.Clusters[i], b.Clusters[i]
-		if ca.Name != cb.Name || len(ca.Nodes) != len(cb.Nodes) {
+		if ca.Name != cb.Name || len(ca.Shapes) != len(cb.Shapes) {
 			t.Fatalf("cluster %d differs: %s vs %s", i, ca.Name, cb.Name)
 		}
-		for k := range ca.Nodes {
-			if ca.Nodes[k] != cb.Nodes[k] {
+		for k := range ca.Shapes {
+			if ca.Shapes[k] != cb.Shapes[k] {
 				t.Fatalf("cluster %s node %d differs", ca.Name, k)
 			}
 		}
@@ -338,9 +338,9 @@ func TestSnapshotKubernetesMode(t *testing.T) {
 		t.Fatalf("totals = %+v", tot)
 	}
 	cp := 0
-	for _, n := range c.Nodes {
+	for _, n := range c.Shapes {
 		if n.ControlPlane {
-			cp++
+			cp += n.Count
 		}
 	}
 	if cp != 2 {

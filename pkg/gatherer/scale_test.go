@@ -3,6 +3,7 @@ package gatherer
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"testing"
 	"time"
 
@@ -242,7 +243,7 @@ func TestSnapshotAtScale(t *testing.T) {
 			if got := snap.Totals(); got != w {
 				t.Errorf("totals\n got %+v\nwant %+v", got, w)
 			}
-			if up := snap.Upstream(); up == nil || len(up.Nodes) == 0 {
+			if up := snap.Upstream(); up == nil || up.NodeCount() == 0 {
 				t.Error("no upstream cluster with nodes")
 			}
 			out, err := report.New(key).Encode(snap, time.Time{})
@@ -265,6 +266,54 @@ func TestSnapshotAtScale(t *testing.T) {
 				}
 			}
 			t.Logf("report %d bytes, scc %d bytes", len(out), len(sccOut))
+		})
+	}
+}
+
+// fedGatherer returns a Gatherer fed by its Handlers with every object of
+// s, as the informers feed it when they sync.
+func (sc scale) fedGatherer(tb testing.TB, s *Static) *Gatherer {
+	tb.Helper()
+	cfg := sc.gatherer(tb, s).cfg
+	cfg.Clusters, cfg.Nodes, cfg.Settings, cfg.Features, cfg.CoreNodes = nil, nil, nil, nil, nil
+	cfg.UseHandlers = true
+	g, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kinds := []Kind{KindCluster, KindNode, KindSetting, KindFeature, KindCoreNode}
+	for i, store := range s.stores {
+		h := g.Handlers(kinds[i])
+		for _, obj := range store.List() {
+			h.OnAdd(obj, true)
+		}
+	}
+	return g
+}
+
+// TestFedGathererMatchesListedAtScale: at every benchmarked size, the
+// handler-fed gatherer gives the snapshot of the listing one.
+func TestFedGathererMatchesListedAtScale(t *testing.T) {
+	for _, sc := range scales {
+		if testing.Short() && sc.nodes > 20000 {
+			continue
+		}
+		t.Run(sc.String(), func(t *testing.T) {
+			s, w := sc.build(t)
+			listed, err := sc.gatherer(t, s).Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fed, err := sc.fedGatherer(t, s).Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fed.Totals(); got != w {
+				t.Errorf("totals\n got %+v\nwant %+v", got, w)
+			}
+			if !reflect.DeepEqual(fed, listed) {
+				t.Error("the fed snapshot differs from the listed one")
+			}
 		})
 	}
 }

@@ -80,7 +80,7 @@ type Install struct {
 	KubernetesVersion string   // of the upstream cluster
 }
 
-// Cluster is one managed cluster with its valid nodes.
+// Cluster is one managed cluster with its valid nodes, counted by shape.
 type Cluster struct {
 	// Name is the object name (local, c-xxxxx). It is an internal key: encoders
 	// export only a keyed pseudonym of it.
@@ -90,18 +90,38 @@ type Cluster struct {
 	Driver            string
 	Provider          string
 	CapacitySource    CapacitySource
-	// CPUMillis and MemoryBytes are the sums over Nodes, or the cluster's
+	// CPUMillis and MemoryBytes are the sums over the valid nodes, or the cluster's
 	// status.capacity when CapacitySource is FromCluster.
 	CPUMillis   int64
 	MemoryBytes int64
 	// CPUCores is the sum of each node's ceil(millicores/1000), or
 	// ceil(CPUMillis/1000) for a cluster-sourced capacity.
-	CPUCores     int64
-	Nodes        []Node // valid nodes, sorted (see SortNodes)
+	CPUCores int64
+	// Shapes counts the valid nodes by shape: each distinct Node once, with
+	// how many valid nodes have it, sorted by Node (see SortShapes). Its cost
+	// grows with the distinct shapes, not with the nodes. The gatherer shares
+	// this slice between snapshots: it is read-only.
+	Shapes       []Shape
 	InvalidNodes int
 }
 
-// Node is one valid machine of a cluster. It carries no name, address or label.
+// Shape is a node shape and how many valid nodes of a cluster have it.
+type Shape struct {
+	Node
+	Count int
+}
+
+// NodeCount returns how many valid nodes the cluster has.
+func (c *Cluster) NodeCount() int {
+	n := 0
+	for i := range c.Shapes {
+		n += c.Shapes[i].Count
+	}
+	return n
+}
+
+// Node is the shape of a valid machine of a cluster: every field an encoder
+// reads. It carries no name, address or label.
 type Node struct {
 	Arch                    string
 	OS                      string
@@ -152,7 +172,7 @@ func (s *Snapshot) Totals() Totals {
 	t := Totals{Clusters: len(s.Clusters), InvalidNodes: s.OrphanNodes}
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
-		t.Nodes += len(c.Nodes)
+		t.Nodes += c.NodeCount()
 		t.CPUCores += c.CPUCores
 		t.CPUMillicores += c.CPUMillis
 		t.MemoryBytes += c.MemoryBytes
@@ -199,10 +219,30 @@ type Encoder interface {
 	Encode(s *Snapshot, now time.Time) ([]byte, error)
 }
 
-// SortNodes orders nodes by every field, so that the same set of nodes always
-// gives the same slice whatever order the caches listed them in.
-func SortNodes(nodes []Node) {
-	slices.SortFunc(nodes, CompareNodes)
+// SortShapes orders shapes by every field of their Node, so that the same
+// set of nodes always gives the same slice whatever order the caches listed
+// them in. A cluster's shapes are distinct, so their counts never decide.
+func SortShapes(shapes []Shape) {
+	slices.SortFunc(shapes, func(a, b Shape) int {
+		return cmp.Or(CompareNodes(a.Node, b.Node), cmp.Compare(a.Count, b.Count))
+	})
+}
+
+// ShapesOf counts nodes by shape, sorted (see SortShapes).
+func ShapesOf(nodes []Node) []Shape {
+	index := make(map[Node]int, len(nodes))
+	out := []Shape{}
+	for _, n := range nodes {
+		i, ok := index[n]
+		if !ok {
+			i = len(out)
+			index[n] = i
+			out = append(out, Shape{Node: n})
+		}
+		out[i].Count++
+	}
+	SortShapes(out)
+	return out
 }
 
 // CompareNodes orders two nodes by every field.

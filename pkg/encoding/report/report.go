@@ -383,23 +383,29 @@ func ClusterID(key []byte, name string) string {
 func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 	mac := hmac.New(sha256.New, e.Key)
 	out := make([]Cluster, 0, len(s.Clusters))
+	// Clusters share few versions, drivers and providers: clean each once.
+	memo := cleanMemo{}
+	clean := func(field, v string) string { return memo.clean(o, field, v, 1) }
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
 		var roles Roles
-		for j := range c.Nodes {
-			n := &c.Nodes[j]
-			roles.ControlPlane += b2i(n.ControlPlane)
-			roles.Etcd += b2i(n.Etcd)
-			roles.Worker += b2i(n.Worker)
+		var nodes int64
+		for j := range c.Shapes {
+			n := &c.Shapes[j]
+			count := int64(n.Count)
+			nodes += count
+			roles.ControlPlane += b2i(n.ControlPlane) * count
+			roles.Etcd += b2i(n.Etcd) * count
+			roles.Worker += b2i(n.Worker) * count
 		}
 		out = append(out, Cluster{
 			ID:                clusterID(mac, c.Name),
 			Upstream:          c.Upstream,
-			KubernetesVersion: o.clean(FieldClusterKubernetesVersion, c.KubernetesVersion),
-			Driver:            o.clean(FieldClusterDriver, c.Driver),
-			Provider:          o.clean(FieldClusterProvider, c.Provider),
+			KubernetesVersion: clean(FieldClusterKubernetesVersion, c.KubernetesVersion),
+			Driver:            clean(FieldClusterDriver, c.Driver),
+			Provider:          clean(FieldClusterProvider, c.Provider),
 			CapacitySource:    capacitySource(c.CapacitySource),
-			Nodes:             int64(len(c.Nodes)),
+			Nodes:             nodes,
 			InvalidNodes:      int64(c.InvalidNodes),
 			Roles:             roles,
 			CPUCores:          c.CPUCores,
@@ -514,43 +520,75 @@ type profileKey struct {
 	upstream                        bool
 }
 
+// cleanMemo keeps the cleaned form of each (field, value) pair seen.
+type cleanMemo map[[2]string]cleaned
+
+type cleaned struct {
+	value    string
+	replaced bool
+}
+
+// clean returns the value of v that may be exported as field, and counts
+// count replacements in o when it was replaced.
+func (m cleanMemo) clean(o others, field, v string, count int64) string {
+	k := [2]string{field, v}
+	r, ok := m[k]
+	if !ok {
+		r.value, r.replaced = vocab.Clean(fields[field], v)
+		m[k] = r
+	}
+	if r.replaced {
+		o[field] += count
+	}
+	return r.value
+}
+
 // exactProfiles counts the valid nodes by exact shape, and in o the nodes
 // whose arch, OS, runtime or kubelet version was replaced.
 func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 	out := map[profileKey]int64{}
 	// Installations have few distinct values: clean each once, count it
 	// for every node.
-	type cleaned struct {
-		value    string
-		replaced bool
-	}
-	memo := map[[2]string]cleaned{}
-	clean := func(field, v string) string {
-		k := [2]string{field, v}
-		r, ok := memo[k]
-		if !ok {
-			r.value, r.replaced = vocab.Clean(fields[field], v)
-			memo[k] = r
-		}
-		if r.replaced {
-			o[field]++
-		}
-		return r.value
+	memo := cleanMemo{}
+	nodeFields := [4]string{FieldNodeArch, FieldNodeOS, FieldNodeRuntime, FieldNodeKubeletVersion}
+	// A cluster's shapes are sorted by these four strings, so runs of
+	// shapes share them: the last ones are kept cleaned.
+	var last struct {
+		in, out  [4]string
+		replaced [4]bool
+		ok       bool
 	}
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
-		for j := range c.Nodes {
-			n := &c.Nodes[j]
+		for j := range c.Shapes {
+			n := &c.Shapes[j]
+			count := int64(n.Count)
+			if in := [4]string{n.Arch, n.OS, n.ContainerRuntimeVersion, n.KubeletVersion}; !last.ok || in != last.in {
+				last.in, last.ok = in, true
+				for f, field := range nodeFields {
+					r, ok := memo[[2]string{field, in[f]}]
+					if !ok {
+						r.value, r.replaced = vocab.Clean(fields[field], in[f])
+						memo[[2]string{field, in[f]}] = r
+					}
+					last.out[f], last.replaced[f] = r.value, r.replaced
+				}
+			}
+			for f, field := range nodeFields {
+				if last.replaced[f] {
+					o[field] += count
+				}
+			}
 			out[profileKey{
-				arch:         clean(FieldNodeArch, n.Arch),
-				os:           clean(FieldNodeOS, n.OS),
-				runtime:      clean(FieldNodeRuntime, n.ContainerRuntimeVersion),
-				kubeletMinor: clean(FieldNodeKubeletVersion, n.KubeletVersion),
+				arch:         last.out[0],
+				os:           last.out[1],
+				runtime:      last.out[2],
+				kubeletMinor: last.out[3],
 				cores:        snapshot.CoresOf(n.CPUMillis),
 				mib:          snapshot.MiBOf(n.MemoryBytes),
 				role:         Role(n.ControlPlane, n.Etcd, n.Worker),
 				upstream:     c.Upstream,
-			}]++
+			}] += count
 		}
 	}
 	return out

@@ -71,11 +71,11 @@ func TestGolden(t *testing.T) {
 func nearShapes() *snapshot.Snapshot {
 	s := testsnap.Sample()
 	local := &s.Clusters[3]
-	local.Nodes[1].MemoryBytes = 15437000 * testsnap.Ki
-	local.Nodes[2].MemoryBytes = 15436000 * testsnap.Ki
+	testsnap.ChangeOne(local, 0, func(n *snapshot.Node) { n.MemoryBytes = 15437000 * testsnap.Ki })
+	testsnap.ChangeOne(local, 1, func(n *snapshot.Node) { n.MemoryBytes = 15436000 * testsnap.Ki })
 	local.MemoryBytes = 0
-	for _, n := range local.Nodes {
-		local.MemoryBytes += n.MemoryBytes
+	for _, n := range local.Shapes {
+		local.MemoryBytes += n.MemoryBytes * int64(n.Count)
 	}
 	return s
 }
@@ -612,10 +612,10 @@ func hostile(value string) (*snapshot.Snapshot, map[string]int64) {
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
 		c.KubernetesVersion, c.Driver, c.Provider = value, value, value
-		for j := range c.Nodes {
-			n := &c.Nodes[j]
+		for j := range c.Shapes {
+			n := &c.Shapes[j]
 			n.Arch, n.OS, n.ContainerRuntimeVersion, n.KubeletVersion = value, value, value+"://1.0", value
-			nodes++
+			nodes += n.Count
 		}
 	}
 	n, c := int64(nodes), int64(len(s.Clusters))
@@ -688,7 +688,9 @@ func TestOversizedValues(t *testing.T) {
 		change func(s *snapshot.Snapshot)
 		want   map[string]int64
 	}{
-		{"arch of one node", func(s *snapshot.Snapshot) { s.Clusters[3].Nodes[0].Arch = huge }, map[string]int64{FieldNodeArch: 1}},
+		{"arch of one node", func(s *snapshot.Snapshot) {
+			testsnap.ChangeOne(&s.Clusters[3], 0, func(n *snapshot.Node) { n.Arch = huge })
+		}, map[string]int64{FieldNodeArch: 1}},
 		{"server version", func(s *snapshot.Snapshot) { s.Install.Version = "v2.12.1-" + huge }, map[string]int64{FieldVersion: 1}},
 		{"cluster driver", func(s *snapshot.Snapshot) { s.Clusters[0].Driver = huge }, map[string]int64{FieldClusterDriver: 1}},
 		{"feature name", func(s *snapshot.Snapshot) { s.Install.Features = append(s.Install.Features, huge) }, map[string]int64{FieldFeatures: 1}},

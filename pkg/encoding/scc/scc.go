@@ -226,8 +226,8 @@ func exactSystems(s *snapshot.Snapshot) map[systemKey]int64 {
 	archs := map[string]string{} // few distinct values: clean each once
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
-		for j := range c.Nodes {
-			n := &c.Nodes[j]
+		for j := range c.Shapes {
+			n := &c.Shapes[j]
 			arch, ok := archs[n.Arch]
 			if !ok {
 				arch = clean(vocab.Arch, n.Arch) // "" is unknown
@@ -238,7 +238,7 @@ func exactSystems(s *snapshot.Snapshot) map[systemKey]int64 {
 				cpu:      snapshot.CoresOf(n.CPUMillis),
 				memory:   snapshot.MiBOf(n.MemoryBytes),
 				upstream: c.Upstream,
-			}]++
+			}] += int64(n.Count)
 		}
 	}
 	return out
@@ -286,7 +286,7 @@ func managedClusters(s *snapshot.Snapshot) []ManagedCluster {
 	counts := map[key]int64{}
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
-		counts[key{int64(len(c.Nodes)), c.Upstream}]++
+		counts[key{int64(c.NodeCount()), c.Upstream}]++
 	}
 	out := make([]ManagedCluster, 0, len(counts))
 	for k, n := range counts {

@@ -448,8 +448,8 @@ func TestHostileValuesBecomeOther(t *testing.T) {
 			s.Install.Version = "v2.12.1-" + value
 			s.Install.Features = append(s.Install.Features, value, value+"2")
 			for i := range s.Clusters {
-				for j := range s.Clusters[i].Nodes {
-					s.Clusters[i].Nodes[j].Arch = value
+				for j := range s.Clusters[i].Shapes {
+					s.Clusters[i].Shapes[j].Arch = value
 				}
 			}
 			out, err := Encoder{}.Encode(s, now)
@@ -528,10 +528,12 @@ func TestServerURLIsCut(t *testing.T) {
 func TestOversizedValues(t *testing.T) {
 	huge := strings.Repeat("x", 700<<10)
 	for name, change := range map[string]func(s *snapshot.Snapshot){
-		"arch of one node": func(s *snapshot.Snapshot) { s.Clusters[3].Nodes[0].Arch = huge },
-		"server version":   func(s *snapshot.Snapshot) { s.Install.Version = "v2.12.1-" + huge },
-		"feature name":     func(s *snapshot.Snapshot) { s.Install.Features = append(s.Install.Features, huge) },
-		"install uuid":     func(s *snapshot.Snapshot) { s.Install.InstallUUID = huge },
+		"arch of one node": func(s *snapshot.Snapshot) {
+			testsnap.ChangeOne(&s.Clusters[3], 0, func(n *snapshot.Node) { n.Arch = huge })
+		},
+		"server version": func(s *snapshot.Snapshot) { s.Install.Version = "v2.12.1-" + huge },
+		"feature name":   func(s *snapshot.Snapshot) { s.Install.Features = append(s.Install.Features, huge) },
+		"install uuid":   func(s *snapshot.Snapshot) { s.Install.InstallUUID = huge },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := testsnap.Sample()

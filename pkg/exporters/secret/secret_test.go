@@ -33,7 +33,7 @@ var signingKey = []byte("0123456789abcdef0123456789abcdef")
 func snap(nodes int) *snapshot.Snapshot {
 	return &snapshot.Snapshot{
 		Install:  snapshot.Install{InstallUUID: "install-1", ClusterUUID: "cluster-1", Version: "v2.12.1", Mode: snapshot.ModeRancher},
-		Clusters: []snapshot.Cluster{{Name: "local", Upstream: true, Nodes: make([]snapshot.Node, nodes)}},
+		Clusters: []snapshot.Cluster{{Name: "local", Upstream: true, Shapes: []snapshot.Shape{{Count: nodes}}}},
 	}
 }
 

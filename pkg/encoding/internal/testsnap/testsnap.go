@@ -43,14 +43,13 @@ func Cluster(name, version, driver, provider string, nodes ...snapshot.Node) sna
 	c := snapshot.Cluster{
 		Name: name, Upstream: name == snapshot.UpstreamClusterName,
 		KubernetesVersion: version, Driver: driver, Provider: provider,
-		CapacitySource: snapshot.FromNodes, Nodes: nodes,
+		CapacitySource: snapshot.FromNodes, Shapes: snapshot.ShapesOf(nodes),
 	}
 	for _, n := range nodes {
 		c.CPUMillis += n.CPUMillis
 		c.CPUCores += snapshot.CoresOf(n.CPUMillis)
 		c.MemoryBytes += n.MemoryBytes
 	}
-	snapshot.SortNodes(c.Nodes)
 	return c
 }
 
@@ -171,6 +170,7 @@ func Large(clusters, nodes int, distinct bool) *snapshot.Snapshot {
 		}
 	}
 	r := rand.New(rand.NewPCG(uint64(clusters), uint64(nodes))) // same snapshot every time
+	members := make([][]snapshot.Node, clusters)
 	for i := range nodes {
 		c := i % clusters
 		if distinct {
@@ -183,14 +183,14 @@ func Large(clusters, nodes int, distinct bool) *snapshot.Snapshot {
 			n.CPUMillis = 500 + int64(i%48)*1000
 			n.MemoryBytes = Gi + int64(i)<<20
 		}
-		if len(cl.Nodes) == 0 {
+		if len(members[c]) == 0 {
 			n.ControlPlane, n.Etcd = true, true
 		}
-		cl.Nodes = append(cl.Nodes, n)
+		members[c] = append(members[c], n)
 	}
 	for c := range s.Clusters {
 		cl := &s.Clusters[c]
-		if len(cl.Nodes) == 0 {
+		if len(members[c]) == 0 {
 			cl.CapacitySource = snapshot.FromCluster
 			cl.CPUMillis = 2000 + int64(c)
 			cl.CPUCores = snapshot.CoresOf(cl.CPUMillis)
@@ -198,12 +198,12 @@ func Large(clusters, nodes int, distinct bool) *snapshot.Snapshot {
 			continue
 		}
 		cl.CapacitySource = snapshot.FromNodes
-		for _, n := range cl.Nodes {
+		for _, n := range members[c] {
 			cl.CPUMillis += n.CPUMillis
 			cl.CPUCores += snapshot.CoresOf(n.CPUMillis)
 			cl.MemoryBytes += n.MemoryBytes
 		}
-		snapshot.SortNodes(cl.Nodes)
+		cl.Shapes = snapshot.ShapesOf(members[c])
 	}
 	slices.SortFunc(s.Clusters, func(a, b snapshot.Cluster) int { return strings.Compare(a.Name, b.Name) })
 	return s
@@ -216,13 +216,13 @@ func Clone(s *snapshot.Snapshot) *snapshot.Snapshot {
 	out.Problems = slices.Clone(s.Problems)
 	out.Clusters = slices.Clone(s.Clusters)
 	for i := range out.Clusters {
-		out.Clusters[i].Nodes = slices.Clone(out.Clusters[i].Nodes)
+		out.Clusters[i].Shapes = slices.Clone(out.Clusters[i].Shapes)
 	}
 	return &out
 }
 
-// Shuffled returns a deep copy of s with clusters, nodes and features in an
-// order drawn from r.
+// Shuffled returns a deep copy of s with clusters, node shapes and features
+// in an order drawn from r.
 func Shuffled(s *snapshot.Snapshot, r *rand.Rand) *snapshot.Snapshot {
 	out := Clone(s)
 	r.Shuffle(len(out.Install.Features), func(i, j int) {
@@ -230,8 +230,22 @@ func Shuffled(s *snapshot.Snapshot, r *rand.Rand) *snapshot.Snapshot {
 	})
 	r.Shuffle(len(out.Clusters), func(i, j int) { out.Clusters[i], out.Clusters[j] = out.Clusters[j], out.Clusters[i] })
 	for i := range out.Clusters {
-		nodes := out.Clusters[i].Nodes
-		r.Shuffle(len(nodes), func(a, b int) { nodes[a], nodes[b] = nodes[b], nodes[a] })
+		shapes := out.Clusters[i].Shapes
+		r.Shuffle(len(shapes), func(a, b int) { shapes[a], shapes[b] = shapes[b], shapes[a] })
 	}
 	return out
+}
+
+// ChangeOne takes one node out of shape i of c, applies change to it and
+// counts it as a shape of its own, so a test can change a single node of a
+// shape that many nodes share.
+func ChangeOne(c *snapshot.Cluster, i int, change func(n *snapshot.Node)) {
+	n := c.Shapes[i].Node
+	change(&n)
+	c.Shapes[i].Count--
+	if c.Shapes[i].Count == 0 {
+		c.Shapes = slices.Delete(c.Shapes, i, i+1)
+	}
+	c.Shapes = append(c.Shapes, snapshot.Shape{Node: n, Count: 1})
+	snapshot.SortShapes(c.Shapes)
 }
