@@ -121,9 +121,10 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 			c.owners.set(e.Name, t, ns, name)
 		}
 	}
-	// Any change to what the gatherer reads asks every exporter for a run;
-	// the manager coalesces bursts and exporters write only real changes.
-	src.OnChange(func(any) { c.Manager.TriggerAll() })
+	// A change of what the gatherer reads asks every exporter for a run (a
+	// heartbeat asks for none); the manager coalesces bursts and exporters
+	// write only real changes.
+	src.OnChange(c.Manager.TriggerAll)
 	// An edited or deleted Secret asks only the exporter that writes it,
 	// and only when it does not hold what that exporter wrote (the event
 	// of the exporter's own write asks for nothing).

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/rancher/lasso/pkg/cache"
 	"github.com/rancher/lasso/pkg/controller"
@@ -114,8 +115,12 @@ type Sources struct {
 	// unless Options.ConfigMaps asked for them.
 	ConfigMaps generic.ControllerInterface[*corev1.ConfigMap, *corev1.ConfigMapList]
 
-	// informers are those whose changes OnChange reports.
-	informers []toolscache.SharedIndexInformer
+	// handlers are the gatherer's registrations: the records are complete
+	// once each has processed its informer's first list.
+	handlers []toolscache.ResourceEventHandlerRegistration
+	// onChange are called when the gatherer's records changed.
+	mu       sync.Mutex
+	onChange []func()
 	// caches are every informer, by kind, for readiness and metrics.
 	caches []*cacheStatus
 	clock  clock.PassiveClock
@@ -238,17 +243,23 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 		src.follow("ConfigMap", corev1.SchemeGroupVersion.WithResource("configmaps"), inf)
 	}
 
-	gcfg := gatherer.Config{Mode: mode, Install: install, Log: log}
+	// The gatherer keeps a record of each object, read once per event by
+	// its handlers; OnChange hears only of changes to what it reads.
+	src.Gatherer, err = gatherer.New(gatherer.Config{
+		Mode: mode, Install: install, Log: log, UseHandlers: true, OnChange: src.changed,
+	})
+	if err != nil {
+		return nil, err
+	}
 	if mode == snapshot.ModeRancher {
 		clusters := generic.NewNonNamespacedController[*v3.Cluster, *v3.ClusterList](v3.ClusterGVK, v3.ClusterResource.Resource, src.Factory)
 		nodes := generic.NewController[*v3.Node, *v3.NodeList](v3.NodeGVK, v3.NodeResource.Resource, true, src.Factory)
 		settings := generic.NewNonNamespacedController[*v3.Setting, *v3.SettingList](v3.SettingGVK, v3.SettingResource.Resource, src.Factory)
 		features := generic.NewNonNamespacedController[*v3.Feature, *v3.FeatureList](v3.FeatureGVK, v3.FeatureResource.Resource, src.Factory)
-		src.watch(v3.ClusterGVK.Kind, v3.ClusterResource, clusters.Informer(), v3.TransformCluster)
-		src.watch(v3.NodeGVK.Kind, v3.NodeResource, nodes.Informer(), v3.TransformNode)
-		src.watch(v3.SettingGVK.Kind, v3.SettingResource, settings.Informer(), v3.TransformSetting)
-		src.watch(v3.FeatureGVK.Kind, v3.FeatureResource, features.Informer(), v3.TransformMeta)
-		gcfg.Clusters, gcfg.Nodes, gcfg.Settings, gcfg.Features = clusters.Cache(), nodes.Cache(), settings.Cache(), features.Cache()
+		src.watch(gatherer.KindCluster, v3.ClusterResource, clusters.Informer(), v3.TransformCluster)
+		src.watch(gatherer.KindNode, v3.NodeResource, nodes.Informer(), v3.TransformNode)
+		src.watch(gatherer.KindSetting, v3.SettingResource, settings.Informer(), v3.TransformSetting)
+		src.watch(gatherer.KindFeature, v3.FeatureResource, features.Informer(), v3.TransformMeta)
 		src.settings = settings.Cache()
 		src.settingChanged = make(chan struct{}, 1)
 		_, _ = settings.Informer().AddEventHandler(toolscache.FilteringResourceEventHandler{
@@ -261,12 +272,7 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 		})
 	} else {
 		nodes := coreFactory.Core().V1().Node()
-		src.watch("Node", corev1.SchemeGroupVersion.WithResource("nodes"), nodes.Informer(), slimCoreNode)
-		gcfg.CoreNodes = nodes.Cache()
-	}
-	src.Gatherer, err = gatherer.New(gcfg)
-	if err != nil {
-		return nil, err
+		src.watch(gatherer.KindCoreNode, corev1.SchemeGroupVersion.WithResource("nodes"), nodes.Informer(), slimCoreNode)
 	}
 	// Seeds the version the periodic re-read compares with, so that
 	// its first read does not count as a change.
@@ -275,12 +281,14 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 }
 
 // watch strips what the gatherer never reads before objects enter the
-// cache, and has OnChange report the informer's changes.
-func (s *Sources) watch(kind string, gvr schema.GroupVersionResource, inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
+// cache, and feeds the gatherer's handler of kind.
+func (s *Sources) watch(kind gatherer.Kind, gvr schema.GroupVersionResource, inf toolscache.SharedIndexInformer, transform toolscache.TransformFunc) {
 	// SetTransform fails only after the informer started; these are new.
 	utilruntimeMust(inf.SetTransform(transform))
-	s.informers = append(s.informers, inf)
-	s.follow(kind, gvr, inf)
+	reg, err := inf.AddEventHandler(s.Gatherer.Handlers(kind))
+	utilruntimeMust(err)
+	s.handlers = append(s.handlers, reg)
+	s.follow(string(kind), gvr, inf)
 }
 
 // follow records the informer's list and watch errors, for readiness,
@@ -388,30 +396,23 @@ func (s *Sources) CacheObjects() map[string]int {
 	return out
 }
 
-// OnChange calls f on every add, update and delete in the caches the
-// gatherer reads. f must not block. Secret events have their own hook
-// (Secrets.OnChange), so that they trigger only the exporter that owns the
-// Secret.
-func (s *Sources) OnChange(f func(obj any)) {
-	h := toolscache.ResourceEventHandlerFuncs{
-		AddFunc: f,
-		UpdateFunc: func(oldObj, newObj any) {
-			o, err1 := meta.Accessor(oldObj)
-			n, err2 := meta.Accessor(newObj)
-			if err1 == nil && err2 == nil && o.GetResourceVersion() == n.GetResourceVersion() {
-				return // a resync, nothing changed
-			}
-			f(newObj)
-		},
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			f(obj)
-		},
-	}
-	for _, inf := range s.informers {
-		_, _ = inf.AddEventHandler(h)
+// OnChange calls f whenever what the gatherer reads changed: an object
+// added or deleted, or a read field changed. A status heartbeat, a new
+// resourceVersion with the same read fields, calls nothing. Secret events
+// have their own hook (Secrets.OnChange), so that they trigger only the
+// exporter that owns the Secret. f must not block.
+func (s *Sources) OnChange(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = append(s.onChange, f)
+}
+
+func (s *Sources) changed() {
+	s.mu.Lock()
+	fs := slices.Clone(s.onChange)
+	s.mu.Unlock()
+	for _, f := range fs {
+		f()
 	}
 }
 
@@ -432,6 +433,13 @@ func (s *Sources) WaitForSync(ctx context.Context) error {
 	}
 	if !s.Secrets.waitForSync(ctx) {
 		missing = append(missing, "Secret")
+	}
+	records := make([]toolscache.InformerSynced, len(s.handlers))
+	for i, h := range s.handlers {
+		records[i] = h.HasSynced
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), records...) {
+		missing = append(missing, "gatherer records")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("caches not synced: %v", missing)
