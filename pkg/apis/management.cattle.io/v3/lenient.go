@@ -172,9 +172,11 @@ func (v *String) UnmarshalJSON(b []byte) error {
 			v.Bad = KindOversize
 			return nil
 		}
-		var s string
-		if err := utiljson.UnmarshalCaseSensitivePreserveInts(b, &s); err != nil {
-			return err
+		s, ok := plainString(bytes.TrimSpace(b))
+		if !ok {
+			if err := utiljson.UnmarshalCaseSensitivePreserveInts(b, &s); err != nil {
+				return err
+			}
 		}
 		if len(s) > MaxStringBytes {
 			v.Bad = KindOversize

@@ -92,13 +92,23 @@ func (l ResourceList) Empty() bool { return l.CPU == nil && l.Memory == nil }
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (l *ResourceList) UnmarshalJSON(b []byte) error {
-	type plain ResourceList
 	*l = ResourceList{}
-	k, err := decodeObject(b, (*plain)(l))
+	k, err := members(b, func(key, v []byte) error {
+		var q **Quantity
+		switch string(key) {
+		case "cpu":
+			q = &l.CPU
+		case "memory":
+			q = &l.Memory
+		default:
+			return nil
+		}
+		*q = new(Quantity)
+		return (*q).UnmarshalJSON(v)
+	})
 	if err != nil {
 		return err
 	}
-	l.problems = nil
 	l.problems.object("", k)
 	for _, name := range readQuantities {
 		if q, ok := l.Get(name); ok {
@@ -136,23 +146,31 @@ type ClusterStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *ClusterStatus) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Driver      String       `json:"driver"`
-		Provider    String       `json:"provider"`
-		Version     VersionInfo  `json:"version"`
-		Capacity    ResourceList `json:"capacity"`
-		Allocatable ResourceList `json:"allocatable"`
-	}
-	k, err := decodeObject(b, &raw)
+	*s = ClusterStatus{}
+	var driver, provider String
+	k, err := members(b, func(key, v []byte) error {
+		switch string(key) {
+		case "driver":
+			return driver.UnmarshalJSON(v)
+		case "provider":
+			return provider.UnmarshalJSON(v)
+		case "version":
+			return s.Version.UnmarshalJSON(v)
+		case "capacity":
+			return s.Capacity.UnmarshalJSON(v)
+		case "allocatable":
+			return s.Allocatable.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	*s = ClusterStatus{Driver: raw.Driver.Value, Provider: raw.Provider.Value, Version: raw.Version}
+	s.Driver, s.Provider = driver.Value, provider.Value
 	s.problems.object("", k)
-	s.problems.string("driver", raw.Driver)
-	s.problems.string("provider", raw.Provider)
+	s.problems.string("driver", driver)
+	s.problems.string("provider", provider)
 	s.problems.nest("version", &s.Version.problems)
-	s.Capacity, s.Allocatable = raw.Capacity, raw.Allocatable
 	s.problems.nest("capacity", &s.Capacity.problems)
 	s.problems.nest("allocatable", &s.Allocatable.problems)
 	return nil
@@ -167,16 +185,20 @@ type VersionInfo struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (v *VersionInfo) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		GitVersion String `json:"gitVersion"`
-	}
-	k, err := decodeObject(b, &raw)
+	*v = VersionInfo{}
+	var git String
+	k, err := members(b, func(key, val []byte) error {
+		if string(key) == "gitVersion" {
+			return git.UnmarshalJSON(val)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	*v = VersionInfo{GitVersion: raw.GitVersion.Value}
+	v.GitVersion = git.Value
 	v.problems.object("", k)
-	v.problems.string("gitVersion", raw.GitVersion)
+	v.problems.string("gitVersion", git)
 	return nil
 }
 
@@ -213,20 +235,27 @@ type NodeSpec struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *NodeSpec) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Etcd         Bool `json:"etcd"`
-		ControlPlane Bool `json:"controlPlane"`
-		Worker       Bool `json:"worker"`
-	}
-	k, err := decodeObject(b, &raw)
+	*s = NodeSpec{}
+	var etcd, controlPlane, worker Bool
+	k, err := members(b, func(key, v []byte) error {
+		switch string(key) {
+		case "etcd":
+			return etcd.UnmarshalJSON(v)
+		case "controlPlane":
+			return controlPlane.UnmarshalJSON(v)
+		case "worker":
+			return worker.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	*s = NodeSpec{Etcd: raw.Etcd.Value, ControlPlane: raw.ControlPlane.Value, Worker: raw.Worker.Value}
+	s.Etcd, s.ControlPlane, s.Worker = etcd.Value, controlPlane.Value, worker.Value
 	s.problems.object("", k)
-	s.problems.bool("etcd", raw.Etcd)
-	s.problems.bool("controlPlane", raw.ControlPlane)
-	s.problems.bool("worker", raw.Worker)
+	s.problems.bool("etcd", etcd)
+	s.problems.bool("controlPlane", controlPlane)
+	s.problems.bool("worker", worker)
 	return nil
 }
 
@@ -239,13 +268,16 @@ type NodeStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *NodeStatus) UnmarshalJSON(b []byte) error {
-	type plain NodeStatus
 	*s = NodeStatus{}
-	k, err := decodeObject(b, (*plain)(s))
+	k, err := members(b, func(key, v []byte) error {
+		if string(key) == "internalNodeStatus" {
+			return s.InternalNodeStatus.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	s.problems = nil
 	s.problems.object("", k)
 	s.problems.nest("internalNodeStatus", &s.InternalNodeStatus.problems)
 	return nil
@@ -263,13 +295,21 @@ type InternalNodeStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *InternalNodeStatus) UnmarshalJSON(b []byte) error {
-	type plain InternalNodeStatus
 	*s = InternalNodeStatus{}
-	k, err := decodeObject(b, (*plain)(s))
+	k, err := members(b, func(key, v []byte) error {
+		switch string(key) {
+		case "capacity":
+			return s.Capacity.UnmarshalJSON(v)
+		case "allocatable":
+			return s.Allocatable.UnmarshalJSON(v)
+		case "nodeInfo":
+			return s.NodeInfo.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	s.problems = nil
 	s.problems.object("", k)
 	s.problems.nest("capacity", &s.Capacity.problems)
 	s.problems.nest("allocatable", &s.Allocatable.problems)
@@ -292,33 +332,43 @@ type NodeInfo struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (n *NodeInfo) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Architecture            String `json:"architecture"`
-		OperatingSystem         String `json:"operatingSystem"`
-		OSImage                 String `json:"osImage"`
-		KernelVersion           String `json:"kernelVersion"`
-		ContainerRuntimeVersion String `json:"containerRuntimeVersion"`
-		KubeletVersion          String `json:"kubeletVersion"`
-	}
-	k, err := decodeObject(b, &raw)
+	*n = NodeInfo{}
+	var arch, os, image, kernel, runtime, kubelet String
+	k, err := members(b, func(key, v []byte) error {
+		switch string(key) {
+		case "architecture":
+			return arch.UnmarshalJSON(v)
+		case "operatingSystem":
+			return os.UnmarshalJSON(v)
+		case "osImage":
+			return image.UnmarshalJSON(v)
+		case "kernelVersion":
+			return kernel.UnmarshalJSON(v)
+		case "containerRuntimeVersion":
+			return runtime.UnmarshalJSON(v)
+		case "kubeletVersion":
+			return kubelet.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	*n = NodeInfo{
-		Architecture:            raw.Architecture.Value,
-		OperatingSystem:         raw.OperatingSystem.Value,
-		OSImage:                 raw.OSImage.Value,
-		KernelVersion:           raw.KernelVersion.Value,
-		ContainerRuntimeVersion: raw.ContainerRuntimeVersion.Value,
-		KubeletVersion:          raw.KubeletVersion.Value,
+		Architecture:            arch.Value,
+		OperatingSystem:         os.Value,
+		OSImage:                 image.Value,
+		KernelVersion:           kernel.Value,
+		ContainerRuntimeVersion: runtime.Value,
+		KubeletVersion:          kubelet.Value,
 	}
 	n.problems.object("", k)
-	n.problems.string("architecture", raw.Architecture)
-	n.problems.string("operatingSystem", raw.OperatingSystem)
-	n.problems.string("osImage", raw.OSImage)
-	n.problems.string("kernelVersion", raw.KernelVersion)
-	n.problems.string("containerRuntimeVersion", raw.ContainerRuntimeVersion)
-	n.problems.string("kubeletVersion", raw.KubeletVersion)
+	n.problems.string("architecture", arch)
+	n.problems.string("operatingSystem", os)
+	n.problems.string("osImage", image)
+	n.problems.string("kernelVersion", kernel)
+	n.problems.string("containerRuntimeVersion", runtime)
+	n.problems.string("kubeletVersion", kubelet)
 	return nil
 }
 
@@ -400,16 +450,20 @@ type FeatureSpec struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *FeatureSpec) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Value OptionalBool `json:"value"`
-	}
-	k, err := decodeObject(b, &raw)
+	*s = FeatureSpec{}
+	var value OptionalBool
+	k, err := members(b, func(key, v []byte) error {
+		if string(key) == "value" {
+			return value.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	*s = FeatureSpec{Value: raw.Value.Ptr()}
+	s.Value = value.Ptr()
 	s.problems.object("", k)
-	s.problems.optionalBool("value", raw.Value)
+	s.problems.optionalBool("value", value)
 	return nil
 }
 
@@ -423,18 +477,24 @@ type FeatureStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *FeatureStatus) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Default     OptionalBool `json:"default"`
-		LockedValue OptionalBool `json:"lockedValue"`
-	}
-	k, err := decodeObject(b, &raw)
+	*s = FeatureStatus{}
+	var def, locked OptionalBool
+	k, err := members(b, func(key, v []byte) error {
+		switch string(key) {
+		case "default":
+			return def.UnmarshalJSON(v)
+		case "lockedValue":
+			return locked.UnmarshalJSON(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	*s = FeatureStatus{Default: raw.Default.Ptr(), LockedValue: raw.LockedValue.Ptr()}
+	s.Default, s.LockedValue = def.Ptr(), locked.Ptr()
 	s.problems.object("", k)
-	s.problems.optionalBool("default", raw.Default)
-	s.problems.optionalBool("lockedValue", raw.LockedValue)
+	s.problems.optionalBool("default", def)
+	s.problems.optionalBool("lockedValue", locked)
 	return nil
 }
 
