@@ -1,5 +1,5 @@
 # Targets are thin: each calls scripts/<target>, which does the work.
-.PHONY: all build test demo bench fuzz lint image testbin clean
+.PHONY: all build test demo bench bench-scale fuzz lint image testbin clean
 
 all: build
 
@@ -14,6 +14,9 @@ demo:
 
 bench:
 	scripts/bench
+
+bench-scale:
+	scripts/bench-scale
 
 fuzz:
 	scripts/fuzz
