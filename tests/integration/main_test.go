@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,26 +89,50 @@ func options(t *testing.T) *controller.Options {
 	return o
 }
 
-// start runs a controller until the test ends.
-func start(t *testing.T, cfg *rest.Config, o *controller.Options) *controller.Controller {
+// runController builds a controller with the plugins, runs it, and returns it
+// with a function that stops it and waits until Run returned, as a process
+// that shuts down does; the test's end stops it too. Its log goes to the
+// test and to out, when given.
+func runController(t *testing.T, cfg *rest.Config, o *controller.Options, out io.Writer, plugins ...controller.Plugin) (*controller.Controller, func()) {
 	t.Helper()
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
-	log.SetOutput(testWriter{t})
+	w := io.Writer(testWriter{t})
+	if out != nil {
+		w = io.MultiWriter(w, out)
+	}
+	log.SetOutput(w)
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := controller.New(ctx, cfg, o, logrus.NewEntry(log))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
+	for _, p := range plugins {
+		if err := c.Register(p); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller returned %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller returned %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return c, stop
+}
+
+// start runs a controller until the test ends.
+func start(t *testing.T, cfg *rest.Config, o *controller.Options) *controller.Controller {
+	t.Helper()
+	c, _ := runController(t, cfg, o, nil)
 	return c
 }
 

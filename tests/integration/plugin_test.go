@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rancher/wrangler/v3/pkg/generic"
-	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,20 +73,7 @@ func TestExporterRegisteredAtRunTime(t *testing.T) {
 	if err := client.EnsureNamespace(ctx, o.SecretNamespace); err != nil {
 		t.Fatal(err)
 	}
-	log := logrus.New()
-	log.SetOutput(testWriter{t})
-	c, err := controller.New(ctx, env.Config, o, logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Register(requestPlugin{interval: 30 * time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
+	c, _ := runController(t, env.Config, o, nil, requestPlugin{interval: 30 * time.Minute})
 	req := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "request-a", Namespace: o.SecretNamespace}, Data: map[string]string{"target": target + "/scc-payload"}}
 	if _, err := kube.CoreV1().ConfigMaps(o.SecretNamespace).Create(ctx, req, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -3,13 +3,11 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,23 +28,7 @@ import (
 func startLogged(t *testing.T, cfg *rest.Config, o *controller.Options) (*controller.Controller, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	log := logrus.New()
-	log.SetLevel(logrus.DebugLevel)
-	log.SetOutput(io.MultiWriter(testWriter{t}, logs))
-	ctx, cancel := context.WithCancel(context.Background())
-	c, err := controller.New(ctx, cfg, o, logrus.NewEntry(log))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller returned %v", err)
-		}
-	})
+	c, _ := runController(t, cfg, o, logs)
 	return c, logs
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,30 +26,7 @@ import (
 // end stops it too.
 func startStoppable(t *testing.T, cfg *rest.Config, o *controller.Options) (*controller.Controller, func()) {
 	t.Helper()
-	log := logrus.New()
-	log.SetLevel(logrus.DebugLevel)
-	log.SetOutput(testWriter{t})
-	ctx, cancel := context.WithCancel(context.Background())
-	c, err := controller.New(ctx, cfg, o, logrus.NewEntry(log))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller returned %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return c, stop
+	return runController(t, cfg, o, nil)
 }
 
 // forgeries rewrite the payload to claim ten times the nodes, with the
