@@ -270,7 +270,9 @@ func (e *Exporter) expired(t, now time.Time) bool {
 // Holds reports whether current holds exactly what the exporter last wrote
 // (or found in place): then an event on it, such as the one that follows
 // the exporter's own write, needs no run. Before the first run it reports
-// false, so that any event is checked.
+// false, so that any event is checked. It waits for an export in flight:
+// the event of that export's own write arrives before it has recorded what
+// it wrote, and must not ask for another run.
 func (e *Exporter) Holds(current *corev1.Secret) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
