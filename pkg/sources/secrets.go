@@ -199,15 +199,4 @@ func (s *Secrets) waitForSync(ctx context.Context) bool {
 	return toolscache.WaitForCacheSync(ctx.Done(), fns...)
 }
 
-// Count returns the number of Secrets cached in every namespace.
-func (s *Secrets) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, w := range s.watches {
-		n += len(w.informer.GetStore().ListKeys())
-	}
-	return n
-}
-
 var _ secret.SecretCache = (*Secrets)(nil)

@@ -78,19 +78,6 @@ func kindOf(b []byte) Kind {
 	}
 }
 
-// decodeObject decodes b into v (a pointer to a plain struct type without
-// an UnmarshalJSON method) when b is a JSON object, with the same
-// case-sensitive rules as the API machinery. It returns the kind b had when
-// it is not an object (null gives KindNone); v is then left zero.
-func decodeObject(b []byte, v any) (Kind, error) {
-	switch k := kindOf(b); k {
-	case KindObject:
-		return KindNone, utiljson.UnmarshalCaseSensitivePreserveInts(b, v)
-	default:
-		return k, nil
-	}
-}
-
 // Bool is a JSON boolean. Any other type decodes to false and is recorded in
 // Bad.
 type Bool struct {
