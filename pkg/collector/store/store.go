@@ -1,0 +1,78 @@
+// Package store keeps the reports a collector has accepted. One interface,
+// two implementations: SQLite (a file, the default) and PostgreSQL (for
+// several collector replicas sharing one database). Both run their schema
+// migrations when opened, acknowledge nothing before it is committed, and
+// deduplicate by idempotency key with a unique constraint, so that a report
+// sent to two replicas at once is stored once.
+//
+// A store never holds an IP address or anything else about the sender
+// beyond the report itself.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("store closed")
+
+// Report is one accepted report, as the collector stores it.
+type Report struct {
+	// ID is assigned by the store when the report is inserted.
+	ID string
+	// IdempotencyKey is the hex SHA-256 of Payload; it is unique.
+	IdempotencyKey string
+	// InstallUUID is the payload's install.installUUID.
+	InstallUUID string
+	// SchemaVersion is the payload's schemaVersion.
+	SchemaVersion string
+	// ReceivedAt is the collector's clock when the report arrived.
+	ReceivedAt time.Time
+	// Nodes is the payload's totals.nodes, kept beside it for the history.
+	Nodes int64
+	// Payload is the uncompressed JSON document, byte for byte.
+	Payload []byte
+}
+
+// Result says what Insert did.
+type Result struct {
+	// ID is the id of the stored report; empty for a duplicate.
+	ID string
+	// Duplicate is true when a report with the same idempotency key was
+	// already stored; nothing was written.
+	Duplicate bool
+}
+
+// Day is one day of the history, in UTC.
+type Day struct {
+	// Date is midnight UTC of the day.
+	Date time.Time
+	// Installs counts the installs that sent at least one report that day.
+	Installs int64
+	// Nodes sums, over those installs, totals.nodes of each one's last
+	// report of the day.
+	Nodes int64
+}
+
+// Store is where reports are kept. Its methods are safe for concurrent use.
+type Store interface {
+	// Insert stores r unless a report with r.IdempotencyKey is stored
+	// already. It returns only once the report is committed (or found to be
+	// a duplicate); an error means nothing may be acknowledged.
+	Insert(ctx context.Context, r Report) (Result, error)
+	// Latest returns, for each install with a report received at or after
+	// since, its most recent report, ordered by install UUID.
+	Latest(ctx context.Context, since time.Time) ([]Report, error)
+	// History returns one Day for each of the days UTC days ending with
+	// the day of until, oldest first, days without reports included.
+	History(ctx context.Context, until time.Time, days int) ([]Day, error)
+	// Prune deletes the reports received before before and returns how
+	// many it deleted.
+	Prune(ctx context.Context, before time.Time) (int64, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close waits for writes in flight and closes the database.
+	Close() error
+}
