@@ -147,6 +147,11 @@ type Gatherer struct {
 	names    []string               // sorted names of the groups that have a Cluster; nil when stale
 	settings map[string]*settingRecord
 	features map[string]*featureRecord
+
+	// profiles counts the valid nodes of the groups that are clusters (all
+	// but orphans) by profile; sortedProfiles lists them, nil when stale.
+	profiles       map[snapshot.Profile]int
+	sortedProfiles []snapshot.ProfileCount
 }
 
 // group is a cluster's aggregate: its Cluster record (nil while none
@@ -278,6 +283,7 @@ func New(cfg Config) (*Gatherer, error) {
 		cfg: cfg, log: log.WithField("component", "gatherer"), logged: map[string]struct{}{},
 		strs: newInterner(), nodes: map[string]*nodeRecord{}, groups: map[string]*group{}, core: newGroup(),
 		settings: map[string]*settingRecord{}, features: map[string]*featureRecord{},
+		profiles: map[snapshot.Profile]int{},
 	}
 	g.listers = !cfg.UseHandlers
 	return g, nil
@@ -390,8 +396,40 @@ func (g *Gatherer) putNode(r *nodeRecord) bool {
 		g.dropNode(old)
 	}
 	g.nodes[r.object] = r
-	g.groupOf(r).add(r)
+	gr := g.groupOf(r)
+	gr.add(r)
+	if gr == g.core || gr.cluster != nil {
+		g.countProfile(r, 1)
+	}
 	return true
+}
+
+// countProfile adds d to the count of r's profile, if r is valid.
+func (g *Gatherer) countProfile(r *nodeRecord, d int) {
+	if !r.valid() {
+		return
+	}
+	_, core := r.src.(*corev1.Node)
+	p := snapshot.ProfileOf(&r.shape, core || r.group == snapshot.UpstreamClusterName)
+	if g.profiles[p] += d; g.profiles[p] <= 0 {
+		delete(g.profiles, p)
+	}
+	g.sortedProfiles = nil
+}
+
+// countProfiles adds d to the profile counts of every node of gr.
+func (g *Gatherer) countProfiles(gr *group, d int) {
+	for _, r := range gr.nodes {
+		g.countProfile(r, d)
+	}
+}
+
+// profileList returns the profile counts, sorted; the slice is shared.
+func (g *Gatherer) profileList() []snapshot.ProfileCount {
+	if g.sortedProfiles == nil {
+		g.sortedProfiles = snapshot.SortedProfiles(g.profiles)
+	}
+	return g.sortedProfiles
 }
 
 func (g *Gatherer) deleteNode(object string) bool {
@@ -406,6 +444,9 @@ func (g *Gatherer) deleteNode(object string) bool {
 func (g *Gatherer) dropNode(r *nodeRecord) {
 	delete(g.nodes, r.object)
 	gr := g.groupOf(r)
+	if gr == g.core || gr.cluster != nil {
+		g.countProfile(r, -1)
+	}
 	gr.remove(r)
 	r.release(g.strs)
 	if gr != g.core && gr.cluster == nil && len(gr.nodes) == 0 {
@@ -427,10 +468,13 @@ func (g *Gatherer) putCluster(r *clusterRecord) bool {
 	r.derive(g.strs)
 	if old != nil {
 		old.release(g.strs)
-	} else {
-		g.names = nil
 	}
 	gr.cluster = r
+	if old == nil {
+		g.names = nil
+		// The nodes that were orphans belong to a cluster now.
+		g.countProfiles(gr, 1)
+	}
 	return true
 }
 
@@ -439,6 +483,7 @@ func (g *Gatherer) deleteCluster(name string) bool {
 	if !ok || gr.cluster == nil {
 		return false
 	}
+	g.countProfiles(gr, -1)
 	gr.cluster.release(g.strs)
 	gr.cluster, g.names = nil, nil
 	if len(gr.nodes) == 0 {
@@ -754,6 +799,11 @@ func (g *Gatherer) rancher(install snapshot.Install) (*snapshot.Snapshot, error)
 			})
 		}
 	}
+	if !checked {
+		// Checked, some nodes may have been refused: ProfilesOf counts
+		// what compose kept instead.
+		s.Profiles = g.profileList()
+	}
 	s.Install = install
 	return s, nil
 }
@@ -866,6 +916,7 @@ func (g *Gatherer) kubernetes(install snapshot.Install) (*snapshot.Snapshot, err
 	s.Problems = g.compose(&c, g.core, !fits, &running, s.Problems)
 	if fits {
 		c.Provider = g.core.firstProvider()
+		s.Profiles = g.profileList()
 	}
 	s.Clusters = []snapshot.Cluster{c}
 	s.Install = install

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,7 +71,70 @@ func (f *fed) snapshot(t *testing.T) *snapshot.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkProfiles(t, s)
 	return s
+}
+
+// checkProfiles fails t unless the profile counts the gatherer keeps as
+// events come are the ones counted from the snapshot's clusters.
+func checkProfiles(t testing.TB, s *snapshot.Snapshot) {
+	t.Helper()
+	if s.Profiles == nil {
+		return
+	}
+	derived := *s
+	derived.Profiles = nil
+	if want := snapshot.ProfilesOf(&derived); !reflect.DeepEqual(s.Profiles, want) {
+		t.Fatalf("kept profiles\n%+v\nwant, counted from the clusters\n%+v", s.Profiles, want)
+	}
+}
+
+// TestProfilesFollowEveryEvent: after each of a long random run of
+// creates, updates and deletes of clusters and nodes (orphans, invalid
+// nodes and the upstream cluster among them), the profile counts kept
+// incrementally are those counted from the snapshot.
+func TestProfilesFollowEveryEvent(t *testing.T) {
+	f := newFed(t, snapshot.ModeRancher)
+	f.add(setting(SettingInstallUUID, "u-1", ""))
+	r := rand.New(rand.NewPCG(7, 8))
+	clusters := []string{"local", "c-1", "c-2", "c-3"}
+	cpus := []string{"2", "4", "3500m", "bad"}
+	archs := []string{"amd64", "arm64"}
+	live := map[string]*v3.Node{}
+	present := map[string]*v3.Cluster{}
+	for step := range 2000 {
+		name := clusters[r.IntN(len(clusters))]
+		switch op := r.IntN(10); {
+		case op == 0:
+			if c, ok := present[name]; ok {
+				f.remove(c)
+				delete(present, name)
+			} else {
+				c := cluster(name, "v1.32.4", "rke2", v3.ResourceList{})
+				f.add(c)
+				present[name] = c
+			}
+		default:
+			key := fmt.Sprintf("%s/m-%d", name, r.IntN(6))
+			ns, n, _ := strings.Cut(key, "/")
+			if old, ok := live[key]; ok && op == 1 {
+				f.remove(old)
+				delete(live, key)
+				break
+			}
+			nn := withRV(node(ns, n, archs[r.IntN(2)], cpus[r.IntN(len(cpus))], "4Gi", "worker"), fmt.Sprint(step))
+			if old, ok := live[key]; ok {
+				f.update(old, nn)
+			} else {
+				f.add(nn)
+			}
+			live[key] = nn
+		}
+		s := f.snapshot(t)
+		if s.Profiles == nil {
+			t.Fatalf("step %d: no profiles kept", step)
+		}
+	}
 }
 
 func withRV(n *v3.Node, rv string) *v3.Node {

@@ -49,6 +49,96 @@ type Snapshot struct {
 	// whose namespace names no Cluster). They are invalid: in no cluster's
 	// figures, but counted in Totals().InvalidNodes.
 	OrphanNodes int
+	// Profiles counts the valid nodes of every cluster by profile, sorted
+	// (see SortProfiles), or is nil when the maker of the snapshot did not
+	// count them: then ProfilesOf derives them from the clusters' Shapes.
+	// The gatherer keeps these counts up to date as nodes come and go, so
+	// encoders read a few profiles instead of every shape. Read-only: it
+	// may be shared between snapshots.
+	Profiles []ProfileCount
+}
+
+// Profile is what the payloads show of a valid node: its shape with CPU
+// in whole cores and memory in whole MiB, both rounded up, and whether its
+// cluster is the upstream one.
+type Profile struct {
+	Arch                    string
+	OS                      string
+	ContainerRuntimeVersion string
+	KubeletVersion          string
+	ControlPlane            bool
+	Etcd                    bool
+	Worker                  bool
+	CPUCores                int64 // CoresOf(CPUMillis)
+	MemoryMiB               int64 // MiBOf(MemoryBytes)
+	Upstream                bool
+}
+
+// ProfileOf returns the profile of node n of a cluster that is upstream or
+// not.
+func ProfileOf(n *Node, upstream bool) Profile {
+	return Profile{
+		Arch: n.Arch, OS: n.OS, ContainerRuntimeVersion: n.ContainerRuntimeVersion, KubeletVersion: n.KubeletVersion,
+		ControlPlane: n.ControlPlane, Etcd: n.Etcd, Worker: n.Worker,
+		CPUCores: CoresOf(n.CPUMillis), MemoryMiB: MiBOf(n.MemoryBytes), Upstream: upstream,
+	}
+}
+
+// ProfileCount is a profile and how many valid nodes have it.
+type ProfileCount struct {
+	Profile
+	Count int
+}
+
+// ProfilesOf returns s.Profiles, or when it is nil the profiles counted
+// from the clusters' Shapes, sorted. Both give the same counts for the same
+// nodes.
+func ProfilesOf(s *Snapshot) []ProfileCount {
+	if s.Profiles != nil {
+		return s.Profiles
+	}
+	counts := map[Profile]int{}
+	for i := range s.Clusters {
+		c := &s.Clusters[i]
+		for j := range c.Shapes {
+			counts[ProfileOf(&c.Shapes[j].Node, c.Upstream)] += c.Shapes[j].Count
+		}
+	}
+	return SortedProfiles(counts)
+}
+
+// SortedProfiles lists counts sorted (see SortProfiles), leaving out
+// profiles counted zero times.
+func SortedProfiles(counts map[Profile]int) []ProfileCount {
+	out := make([]ProfileCount, 0, len(counts))
+	for p, n := range counts {
+		if n > 0 {
+			out = append(out, ProfileCount{Profile: p, Count: n})
+		}
+	}
+	SortProfiles(out)
+	return out
+}
+
+// SortProfiles orders profiles by every field of their Profile; the
+// counts of distinct profiles never decide.
+func SortProfiles(ps []ProfileCount) {
+	slices.SortFunc(ps, func(a, b ProfileCount) int {
+		x, y := &a.Profile, &b.Profile
+		return cmp.Or(
+			strings.Compare(x.Arch, y.Arch),
+			strings.Compare(x.OS, y.OS),
+			strings.Compare(x.ContainerRuntimeVersion, y.ContainerRuntimeVersion),
+			strings.Compare(x.KubeletVersion, y.KubeletVersion),
+			cmpBool(x.ControlPlane, y.ControlPlane),
+			cmpBool(x.Etcd, y.Etcd),
+			cmpBool(x.Worker, y.Worker),
+			cmp.Compare(x.CPUCores, y.CPUCores),
+			cmp.Compare(x.MemoryMiB, y.MemoryMiB),
+			cmpBool(x.Upstream, y.Upstream),
+			cmp.Compare(a.Count, b.Count),
+		)
+	})
 }
 
 // InvalidObjects counts the objects that have at least one problem, by

@@ -36,6 +36,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
@@ -99,6 +100,32 @@ type Report struct {
 	// one per install field, per cluster, per feature flag or per node. A
 	// field with none is left out; JSON writes the keys sorted.
 	OtherValues map[string]int64 `json:"otherValues"`
+}
+
+// AppendJSON writes the report as encoding/json would, its long lists
+// without reflection. Members are in the order of the struct's fields.
+func (r *Report) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	b = jsonutil.AppendStringMember(b, "schemaVersion", r.SchemaVersion, true)
+	b = value(jsonutil.AppendKey(b, "install", false), r.Install)
+	b = value(jsonutil.AppendKey(b, "totals", false), r.Totals)
+	b = jsonutil.AppendList(jsonutil.AppendKey(b, "clusters", false), r.Clusters)
+	b = jsonutil.AppendBool(b, "clustersAggregated", r.ClustersAggregated, false)
+	b = value(jsonutil.AppendKey(b, "clusterGroups", false), r.ClusterGroups)
+	b = jsonutil.AppendList(jsonutil.AppendKey(b, "nodeProfiles", false), r.NodeProfiles)
+	b = value(jsonutil.AppendKey(b, "bucketing", false), r.Bucketing)
+	b = value(jsonutil.AppendKey(b, "otherValues", false), r.OtherValues)
+	return append(b, '}')
+}
+
+// value appends one of the report's small members. They are plain
+// strings, numbers, booleans and maps of them, which always encode.
+func value(b []byte, v any) []byte {
+	b, err := jsonutil.AppendValue(b, v)
+	if err != nil {
+		panic(fmt.Sprintf("report: encoding %T: %v", v, err))
+	}
+	return b
 }
 
 // The fields OtherValues counts replacements of, and the vocabulary each is
@@ -194,6 +221,34 @@ type Cluster struct {
 	MemoryBytes       int64  `json:"memoryBytes"`
 }
 
+// AppendJSON writes the cluster as encoding/json would, without
+// reflection: reports list thousands of them.
+func (c *Cluster) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	b = jsonutil.AppendStringMember(b, "id", c.ID, true)
+	b = jsonutil.AppendBool(b, "upstream", c.Upstream, false)
+	b = jsonutil.AppendStringMember(b, "kubernetesVersion", c.KubernetesVersion, false)
+	b = jsonutil.AppendStringMember(b, "driver", c.Driver, false)
+	b = jsonutil.AppendStringMember(b, "provider", c.Provider, false)
+	b = jsonutil.AppendStringMember(b, "capacitySource", c.CapacitySource, false)
+	b = jsonutil.AppendInt(b, "nodes", c.Nodes, false)
+	b = jsonutil.AppendInt(b, "invalidNodes", c.InvalidNodes, false)
+	b = jsonutil.AppendKey(b, "roles", false)
+	b = c.Roles.append(b)
+	b = jsonutil.AppendInt(b, "cpuCores", c.CPUCores, false)
+	b = jsonutil.AppendInt(b, "cpuMillicores", c.CPUMillicores, false)
+	b = jsonutil.AppendInt(b, "memoryBytes", c.MemoryBytes, false)
+	return append(b, '}')
+}
+
+func (r Roles) append(b []byte) []byte {
+	b = append(b, '{')
+	b = jsonutil.AppendInt(b, "controlPlane", r.ControlPlane, true)
+	b = jsonutil.AppendInt(b, "etcd", r.Etcd, false)
+	b = jsonutil.AppendInt(b, "worker", r.Worker, false)
+	return append(b, '}')
+}
+
 // ClusterGroup counts the clusters that share upstream flag, Kubernetes
 // version, driver, provider and node count bucket (0, 1, 2-3, 4-7, ...:
 // NodesMin to NodesMax inclusive); the other fields are sums over them.
@@ -226,6 +281,22 @@ type NodeProfile struct {
 	Count        int64  `json:"count"`
 }
 
+// AppendJSON writes the profile as encoding/json would, without
+// reflection: reports list thousands of them.
+func (p *NodeProfile) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	b = jsonutil.AppendStringMember(b, "arch", p.Arch, true)
+	b = jsonutil.AppendStringMember(b, "os", p.OS, false)
+	b = jsonutil.AppendStringMember(b, "runtime", p.Runtime, false)
+	b = jsonutil.AppendStringMember(b, "kubeletMinor", p.KubeletMinor, false)
+	b = jsonutil.AppendInt(b, "cpuCores", p.CPUCores, false)
+	b = jsonutil.AppendInt(b, "memoryMiB", p.MemoryMiB, false)
+	b = jsonutil.AppendStringMember(b, "role", p.Role, false)
+	b = jsonutil.AppendBool(b, "upstream", p.Upstream, false)
+	b = jsonutil.AppendInt(b, "count", p.Count, false)
+	return append(b, '}')
+}
+
 // Bucketing states how node profile figures were rounded.
 type Bucketing struct {
 	// MemoryMiB: node profile memoryMiB is rounded up to a multiple of it;
@@ -245,9 +316,16 @@ var profileLadder = []Bucketing{
 }
 
 // Encoder encodes reports. Key is the per-install secret that cluster ids
-// are made with.
+// are made with; it must not change once the encoder is used. An Encoder is
+// safe for concurrent use.
 type Encoder struct {
 	Key []byte
+
+	// ids maps the cluster names of the last encode to their ids, so that
+	// only a new cluster costs an HMAC. Each encode publishes a new map
+	// and never changes a published one.
+	mu  sync.Mutex
+	ids map[string]string
 }
 
 var _ snapshot.Encoder = (*Encoder)(nil)
@@ -332,7 +410,8 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 				continue
 			}
 			slices.SortFunc(r.NodeProfiles, compareProfiles)
-			out, err := jsonutil.Marshal(&r)
+			// The lists' bounds are most of the compact document.
+			out, err := jsonutil.MarshalSize(&r, listBytes+profileBytes+4096)
 			if err != nil {
 				return nil, fmt.Errorf("encoding report: %w", err)
 			}
@@ -382,6 +461,15 @@ func ClusterID(key []byte, name string) string {
 
 func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 	mac := hmac.New(sha256.New, e.Key)
+	e.mu.Lock()
+	known := e.ids
+	e.mu.Unlock()
+	ids := make(map[string]string, len(s.Clusters))
+	defer func() {
+		e.mu.Lock()
+		e.ids = ids
+		e.mu.Unlock()
+	}()
 	out := make([]Cluster, 0, len(s.Clusters))
 	// Clusters share few versions, drivers and providers: clean each once.
 	memo := cleanMemo{}
@@ -398,8 +486,13 @@ func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 			roles.Etcd += b2i(n.Etcd) * count
 			roles.Worker += b2i(n.Worker) * count
 		}
+		id, ok := known[c.Name]
+		if !ok {
+			id = clusterID(mac, c.Name)
+		}
+		ids[c.Name] = id
 		out = append(out, Cluster{
-			ID:                clusterID(mac, c.Name),
+			ID:                id,
 			Upstream:          c.Upstream,
 			KubernetesVersion: clean(FieldClusterKubernetesVersion, c.KubernetesVersion),
 			Driver:            clean(FieldClusterDriver, c.Driver),
@@ -551,45 +644,41 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 	// for every node.
 	memo := cleanMemo{}
 	nodeFields := [4]string{FieldNodeArch, FieldNodeOS, FieldNodeRuntime, FieldNodeKubeletVersion}
-	// A cluster's shapes are sorted by these four strings, so runs of
-	// shapes share them: the last ones are kept cleaned.
+	// Profiles are sorted by these four strings first, so runs of them
+	// share them: the last ones are kept cleaned.
 	var last struct {
 		in, out  [4]string
 		replaced [4]bool
 		ok       bool
 	}
-	for i := range s.Clusters {
-		c := &s.Clusters[i]
-		for j := range c.Shapes {
-			n := &c.Shapes[j]
-			count := int64(n.Count)
-			if in := [4]string{n.Arch, n.OS, n.ContainerRuntimeVersion, n.KubeletVersion}; !last.ok || in != last.in {
-				last.in, last.ok = in, true
-				for f, field := range nodeFields {
-					r, ok := memo[[2]string{field, in[f]}]
-					if !ok {
-						r.value, r.replaced = vocab.Clean(fields[field], in[f])
-						memo[[2]string{field, in[f]}] = r
-					}
-					last.out[f], last.replaced[f] = r.value, r.replaced
-				}
-			}
+	for _, p := range snapshot.ProfilesOf(s) {
+		count := int64(p.Count)
+		if in := [4]string{p.Arch, p.OS, p.ContainerRuntimeVersion, p.KubeletVersion}; !last.ok || in != last.in {
+			last.in, last.ok = in, true
 			for f, field := range nodeFields {
-				if last.replaced[f] {
-					o[field] += count
+				r, ok := memo[[2]string{field, in[f]}]
+				if !ok {
+					r.value, r.replaced = vocab.Clean(fields[field], in[f])
+					memo[[2]string{field, in[f]}] = r
 				}
+				last.out[f], last.replaced[f] = r.value, r.replaced
 			}
-			out[profileKey{
-				arch:         last.out[0],
-				os:           last.out[1],
-				runtime:      last.out[2],
-				kubeletMinor: last.out[3],
-				cores:        snapshot.CoresOf(n.CPUMillis),
-				mib:          snapshot.MiBOf(n.MemoryBytes),
-				role:         Role(n.ControlPlane, n.Etcd, n.Worker),
-				upstream:     c.Upstream,
-			}] += count
 		}
+		for f, field := range nodeFields {
+			if last.replaced[f] {
+				o[field] += count
+			}
+		}
+		out[profileKey{
+			arch:         last.out[0],
+			os:           last.out[1],
+			runtime:      last.out[2],
+			kubeletMinor: last.out[3],
+			cores:        p.CPUCores,
+			mib:          p.MemoryMiB,
+			role:         Role(p.ControlPlane, p.Etcd, p.Worker),
+			upstream:     p.Upstream,
+		}] += count
 	}
 	return out
 }

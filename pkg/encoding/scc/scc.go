@@ -224,22 +224,13 @@ type systemKey struct {
 func exactSystems(s *snapshot.Snapshot) map[systemKey]int64 {
 	out := map[systemKey]int64{}
 	archs := map[string]string{} // few distinct values: clean each once
-	for i := range s.Clusters {
-		c := &s.Clusters[i]
-		for j := range c.Shapes {
-			n := &c.Shapes[j]
-			arch, ok := archs[n.Arch]
-			if !ok {
-				arch = clean(vocab.Arch, n.Arch) // "" is unknown
-				archs[n.Arch] = arch
-			}
-			out[systemKey{
-				arch:     arch,
-				cpu:      snapshot.CoresOf(n.CPUMillis),
-				memory:   snapshot.MiBOf(n.MemoryBytes),
-				upstream: c.Upstream,
-			}] += int64(n.Count)
+	for _, p := range snapshot.ProfilesOf(s) {
+		arch, ok := archs[p.Arch]
+		if !ok {
+			arch = clean(vocab.Arch, p.Arch) // "" is unknown
+			archs[p.Arch] = arch
 		}
+		out[systemKey{arch: arch, cpu: p.CPUCores, memory: p.MemoryMiB, upstream: p.Upstream}] += int64(p.Count)
 	}
 	return out
 }

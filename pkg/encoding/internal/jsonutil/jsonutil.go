@@ -32,6 +32,15 @@ const Indent = "  "
 // list costs a few bytes of layout per element instead of a line per
 // field.
 func Marshal(v any) ([]byte, error) {
+	return MarshalSize(v, 4096)
+}
+
+// MarshalSize is Marshal with the compact size of v expected, so that an
+// Appender writes into one buffer of that size.
+func MarshalSize(v any, size int) ([]byte, error) {
+	if a, ok := v.(Appender); ok {
+		return layout(a.AppendJSON(make([]byte, 0, size))), nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -166,6 +175,17 @@ func AtLeast[T any](items []T, depth, limit int) (int, error) {
 	// Encode ends each item in a newline, as in place; in place an item
 	// also has its indentation and, but for the last, a comma.
 	n := -len(",")
+	if _, ok := any(&items[0]).(Appender); ok {
+		var b []byte
+		for i := range items {
+			b = any(&items[i]).(Appender).AppendJSON(b[:0])
+			n += depth*len(Indent) + len(b) + len("\n") + len(",")
+			if n > limit {
+				return n, nil
+			}
+		}
+		return n, nil
+	}
 	for i := range items {
 		buf.Reset()
 		if err := enc.Encode(&items[i]); err != nil {

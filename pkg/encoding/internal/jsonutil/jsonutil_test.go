@@ -213,3 +213,56 @@ func TestValidator(t *testing.T) {
 		t.Errorf("broken schema: err = %v, want a compile error that is not errBad", err)
 	}
 }
+
+// appItem writes itself through Appender, as the payloads' long list
+// types do.
+type appItem item
+
+func (a *appItem) AppendJSON(b []byte) []byte {
+	b, err := AppendValue(b, item(*a))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestAtLeastAndMarshalWithAppenders: a list of Appenders gets the bound a
+// list encoded by reflection gets, and a document that is an Appender is
+// laid out as the same document encoded by reflection.
+func TestAtLeastAndMarshalWithAppenders(t *testing.T) {
+	var items []item
+	var apps []appItem
+	for i := range 40 {
+		it := item{Name: strings.Repeat("y", i) + "<\"\u2028", Count: i, Tags: []int{i}}
+		items, apps = append(items, it), append(apps, appItem(it))
+	}
+	for _, limit := range []int{1 << 30, 100, 0} {
+		want, err := AtLeast(items, 2, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AtLeast(apps, 2, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("limit %d: bound %d with Appenders, %d by reflection", limit, got, want)
+		}
+	}
+	want, err := Marshal(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Marshal(appList(apps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("Marshal of an Appender:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// appList is a document that writes itself: a top-level list.
+type appList []appItem
+
+func (l appList) AppendJSON(b []byte) []byte { return AppendList(b, l) }
