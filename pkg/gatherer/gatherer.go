@@ -345,6 +345,14 @@ func (g *Gatherer) apply(kind Kind, obj any, deleted bool) bool {
 			return g.deleteNode(r.object)
 		}
 		return g.putNode(r)
+	case *nodeRecord: // read by NodeTransform already
+		if o.core != (kind == KindCoreNode) || !o.core && kind != KindNode {
+			return false
+		}
+		if deleted {
+			return g.deleteNode(o.object)
+		}
+		return g.putNode(o)
 	case *v3.Setting:
 		if kind != KindSetting || !v3.ReadSettings[o.Name] {
 			return false
@@ -367,14 +375,14 @@ func (g *Gatherer) apply(kind Kind, obj any, deleted bool) bool {
 
 // prefix is the JSON path of a node's quantity lists' parent, with a dot.
 func (g *Gatherer) prefix(r *nodeRecord) string {
-	if _, ok := r.src.(*corev1.Node); ok {
+	if r.core {
 		return "status."
 	}
 	return "status.internalNodeStatus."
 }
 
 func (g *Gatherer) groupOf(r *nodeRecord) *group {
-	if _, ok := r.src.(*corev1.Node); ok {
+	if r.core {
 		return g.core
 	}
 	gr, ok := g.groups[r.group]
@@ -387,8 +395,15 @@ func (g *Gatherer) groupOf(r *nodeRecord) *group {
 
 func (g *Gatherer) putNode(r *nodeRecord) bool {
 	old := g.nodes[r.object]
+	if old == r {
+		return false // a resync of the informer: the record it caches
+	}
 	if old != nil && old.sameAs(r) {
-		old.src, old.rv = r.src, r.rv
+		// r replaces old, which an informer may still be reading the
+		// identity of: old is never changed.
+		r.adopt(old)
+		g.nodes[r.object] = r
+		g.groupOf(r).nodes[r.object] = r
 		return false
 	}
 	r.derive(g.prefix(r), g.strs)
@@ -409,8 +424,7 @@ func (g *Gatherer) countProfile(r *nodeRecord, d int) {
 	if !r.valid() {
 		return
 	}
-	_, core := r.src.(*corev1.Node)
-	p := snapshot.ProfileOf(&r.shape, core || r.group == snapshot.UpstreamClusterName)
+	p := snapshot.ProfileOf(&r.shape, r.core || r.group == snapshot.UpstreamClusterName)
 	if g.profiles[p] += d; g.profiles[p] <= 0 {
 		delete(g.profiles, p)
 	}

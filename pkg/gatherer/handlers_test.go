@@ -331,8 +331,10 @@ func TestInternedStringsAreReleased(t *testing.T) {
 		n := node("local", "m-1", fmt.Sprintf("arch-%d", i), "2", "4Gi")
 		f.add(n)
 	}
-	if got := len(f.strs.m); got > base+4 {
-		t.Fatalf("intern table holds %d strings, want at most %d", got, base+4)
+	// One node holds 6: arch, OS, runtime, kubelet version and the two
+	// quantities' texts.
+	if got := len(f.strs.m); got > base+6 {
+		t.Fatalf("intern table holds %d strings, want at most %d", got, base+6)
 	}
 	f.remove(node("local", "m-1", "x", "2", "4Gi"))
 	f.remove(cluster("local", "v1", "rke2", v3.ResourceList{}))
@@ -350,5 +352,67 @@ func TestNewWithHandlersRefusesListers(t *testing.T) {
 	}
 	if _, err := New(Config{Mode: snapshot.ModeKubernetes}); err == nil {
 		t.Fatal("New accepted kubernetes mode with neither a cache nor UseHandlers")
+	}
+}
+
+// TestTransformedNodesAreTheCachedRecords: what NodeTransform makes of a
+// Node is keyed as the Node is, holds no object, and fed to the handlers
+// gives the snapshot the Node gives. A heartbeat's record takes the place
+// of the old one, which is left as it was, and changes nothing.
+func TestTransformedNodesAreTheCachedRecords(t *testing.T) {
+	transform := func(obj runtime.Object) *nodeRecord {
+		t.Helper()
+		out, err := NodeTransform(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := out.(*nodeRecord)
+		if !ok || r.src != nil {
+			t.Fatalf("NodeTransform(%T) = %T holding %T", obj, out, r.src)
+		}
+		return r
+	}
+	v3n := node("c-1", "m-1", "amd64", "2", "4Gi", "worker")
+	core := coreNodeObj("n-1", "2", "4Gi", LabelWorker)
+	for _, c := range []struct {
+		obj runtime.Object
+		key string
+	}{{v3n, "c-1/m-1"}, {core, "n-1"}} {
+		want, err := cache.MetaNamespaceKeyFunc(c.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cache.MetaNamespaceKeyFunc(transform(c.obj))
+		if err != nil || got != want || got != c.key {
+			t.Fatalf("key of the record of %s = %q, %v; want %q", c.key, got, err, want)
+		}
+	}
+	if out, _ := NodeTransform(cluster("c-1", "v1", "rke2", v3.ResourceList{})); out == nil {
+		t.Fatal("NodeTransform dropped a Cluster")
+	} else if _, ok := out.(*v3.Cluster); !ok {
+		t.Fatalf("NodeTransform changed a Cluster into %T", out)
+	}
+
+	direct, fedRecords := newFed(t, snapshot.ModeRancher), newFed(t, snapshot.ModeRancher)
+	base := []runtime.Object{setting(SettingInstallUUID, "u-1", ""), cluster("c-1", "v1.32.4", "rke2", v3.ResourceList{})}
+	direct.add(append(base, withRV(node("c-1", "m-1", "amd64", "2", "4Gi", "worker"), "1"))...)
+	fedRecords.add(base...)
+	first := transform(withRV(node("c-1", "m-1", "amd64", "2", "4Gi", "worker"), "1"))
+	fedRecords.Handlers(KindNode).OnAdd(first, false)
+	if got, want := fedRecords.snapshot(t), direct.snapshot(t); !reflect.DeepEqual(got.Clusters, want.Clusters) {
+		t.Fatalf("snapshot from records\n%+v\nwant\n%+v", got.Clusters, want.Clusters)
+	}
+	before := fedRecords.changes
+	beat := transform(withRV(node("c-1", "m-1", "amd64", "2", "4Gi", "worker"), "2"))
+	fedRecords.Handlers(KindNode).OnUpdate(first, beat)
+	if fedRecords.changes != before {
+		t.Fatal("a heartbeat's record called OnChange")
+	}
+	if kept := fedRecords.nodes["Node c-1/m-1"]; kept != beat || first.rv != "1" || beat.shape != first.shape {
+		t.Fatalf("after the heartbeat the gatherer keeps rv %s (the new record: %v), the old record has rv %s", kept.rv, kept == beat, first.rv)
+	}
+	fedRecords.Handlers(KindNode).OnDelete(cache.DeletedFinalStateUnknown{Key: "c-1/m-1", Obj: beat})
+	if s := fedRecords.snapshot(t); s.Totals().Nodes != 0 || len(fedRecords.nodes) != 0 {
+		t.Fatalf("after the delete: %+v, %d records", s.Totals(), len(fedRecords.nodes))
 	}
 }

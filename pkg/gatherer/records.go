@@ -7,6 +7,9 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -30,11 +33,16 @@ type nodeFacts struct {
 	cpu, mem           v3.Quantity
 }
 
-// nodeRecord is one node.
+// nodeRecord is one node. It is also what the node informers cache in
+// place of the Node (see NodeTransform), so that a node costs one record
+// and no object. An informer reads only its identity (object, group, name,
+// core, rv), which never changes once the record is made; the gatherer
+// writes the rest under its lock.
 type nodeRecord struct {
 	object string // "Node c-abc/m-1", or "Node m-1" for a core Node
 	group  string // the owning cluster's name
 	name   string // object name, the order of nodes within a cluster
+	core   bool   // a core/v1 Node of kubernetes mode
 
 	facts     nodeFacts
 	typeProbs []v3.Problem // wrong-typed fields found while decoding
@@ -45,9 +53,57 @@ type nodeRecord struct {
 	problems []snapshot.Problem
 
 	// src and rv identify the object the record was read from, so that a
-	// resync of an unchanged cache parses nothing (see Gatherer.resync).
+	// resync of an unchanged lister parses nothing (see Gatherer.resync).
+	// src is nil for a record an informer caches: it keeps no object.
 	src any
 	rv  string
+}
+
+// GetObjectMeta gives an informer the record's name, namespace and
+// resourceVersion: all it reads of what it stores.
+func (r *nodeRecord) GetObjectMeta() metav1.Object {
+	m := &metav1.ObjectMeta{Name: r.name, ResourceVersion: r.rv}
+	if !r.core {
+		m.Namespace = r.group
+	}
+	return m
+}
+
+// GetObjectKind and DeepCopyObject make a record a runtime.Object, as
+// cached objects are. The record's slices are never changed in place, so
+// a copy may share them.
+func (r *nodeRecord) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (r *nodeRecord) DeepCopyObject() runtime.Object {
+	c := *r
+	return &c
+}
+
+// NodeTransform is the cache transform of the v3 and core Node informers:
+// it reads the Node into its record, which the cache then holds instead of
+// the object, and the informer hands to the gatherer's handlers. Other
+// objects pass unchanged.
+func NodeTransform(obj any) (any, error) {
+	var r *nodeRecord
+	switch n := obj.(type) {
+	case *v3.Node:
+		r = v3NodeRecord(n)
+	case *corev1.Node:
+		r = coreNodeRecord(n)
+	default:
+		return obj, nil
+	}
+	r.src = nil
+	return r, nil
+}
+
+// adopt takes over the derived fields and interned strings of old, a
+// record of the same facts, so that r replaces it at no cost and the
+// strings r was read with are let go. The identity fields are r's own:
+// an informer may be reading them.
+func (r *nodeRecord) adopt(old *nodeRecord) {
+	r.facts, r.typeProbs = old.facts, old.typeProbs
+	r.shape, r.problems = old.shape, old.problems
 }
 
 func (r *nodeRecord) valid() bool { return len(r.problems) == 0 }
@@ -91,17 +147,19 @@ func coreNodeRecord(n *corev1.Node) *nodeRecord {
 	f.cpuField, f.cpu = pick(capacity, allocatable, "cpu")
 	f.memField, f.mem = pick(capacity, allocatable, "memory")
 	return &nodeRecord{
-		object: "Node " + n.Name, group: snapshot.UpstreamClusterName, name: n.Name,
+		object: "Node " + n.Name, group: snapshot.UpstreamClusterName, name: n.Name, core: true,
 		facts: f, src: n, rv: n.ResourceVersion,
 	}
 }
 
-// derive parses the facts into the shape and problems, with prefix the
-// JSON path of the quantity lists' parent. Any problem makes the node
-// invalid.
+// derive interns the facts' strings and parses the facts into the shape
+// and problems, with prefix the JSON path of the quantity lists' parent.
+// Any problem makes the node invalid.
 func (r *nodeRecord) derive(prefix string, strs *interner) {
 	r.problems = typeProblems(r.object, r.typeProbs)
 	f := &r.facts
+	f.arch, f.os, f.runtime, f.kubelet = strs.get(f.arch), strs.get(f.os), strs.get(f.runtime), strs.get(f.kubelet)
+	f.cpu.Text, f.mem.Text = strs.get(f.cpu.Text), strs.get(f.mem.Text)
 	millis, err := ParseCPU(f.cpu.Text)
 	if err != nil && f.cpu.Bad == v3.KindNone { // a wrong type is reported already
 		r.problems = append(r.problems, snapshot.Problem{Object: r.object, Field: prefix + f.cpuField, Err: err})
@@ -114,10 +172,10 @@ func (r *nodeRecord) derive(prefix string, strs *interner) {
 		return
 	}
 	r.shape = snapshot.Node{
-		Arch:                    strs.get(f.arch),
-		OS:                      strs.get(f.os),
-		ContainerRuntimeVersion: strs.get(f.runtime),
-		KubeletVersion:          strs.get(f.kubelet),
+		Arch:                    f.arch,
+		OS:                      f.os,
+		ContainerRuntimeVersion: f.runtime,
+		KubeletVersion:          f.kubelet,
 		ControlPlane:            f.controlPlane,
 		Etcd:                    f.etcd,
 		Worker:                  f.worker,
@@ -126,15 +184,12 @@ func (r *nodeRecord) derive(prefix string, strs *interner) {
 	}
 }
 
-// release gives back the interned strings of the record's shape.
+// release gives back the interned strings of the record.
 func (r *nodeRecord) release(strs *interner) {
-	if !r.valid() {
-		return
+	f := &r.facts
+	for _, s := range [...]string{f.arch, f.os, f.runtime, f.kubelet, f.cpu.Text, f.mem.Text} {
+		strs.put(s)
 	}
-	strs.put(r.shape.Arch)
-	strs.put(r.shape.OS)
-	strs.put(r.shape.ContainerRuntimeVersion)
-	strs.put(r.shape.KubeletVersion)
 }
 
 // pick returns capacity[name], or allocatable[name] when capacity lacks it,

@@ -257,7 +257,7 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 		settings := generic.NewNonNamespacedController[*v3.Setting, *v3.SettingList](v3.SettingGVK, v3.SettingResource.Resource, src.Factory)
 		features := generic.NewNonNamespacedController[*v3.Feature, *v3.FeatureList](v3.FeatureGVK, v3.FeatureResource.Resource, src.Factory)
 		src.watch(gatherer.KindCluster, v3.ClusterResource, clusters.Informer(), v3.TransformCluster)
-		src.watch(gatherer.KindNode, v3.NodeResource, nodes.Informer(), v3.TransformNode)
+		src.watch(gatherer.KindNode, v3.NodeResource, nodes.Informer(), gatherer.NodeTransform)
 		src.watch(gatherer.KindSetting, v3.SettingResource, settings.Informer(), v3.TransformSetting)
 		src.watch(gatherer.KindFeature, v3.FeatureResource, features.Informer(), v3.TransformMeta)
 		src.settings = settings.Cache()
@@ -272,7 +272,7 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 		})
 	} else {
 		nodes := coreFactory.Core().V1().Node()
-		src.watch(gatherer.KindCoreNode, corev1.SchemeGroupVersion.WithResource("nodes"), nodes.Informer(), slimCoreNode)
+		src.watch(gatherer.KindCoreNode, corev1.SchemeGroupVersion.WithResource("nodes"), nodes.Informer(), gatherer.NodeTransform)
 	}
 	// Seeds the version the periodic re-read compares with, so that
 	// its first read does not count as a change.

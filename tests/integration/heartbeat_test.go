@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"testing"
 	"time"
 
@@ -70,7 +71,13 @@ func TestHeartbeatTriggersNoExport(t *testing.T) {
 		if err != nil || !ok {
 			return false, err
 		}
-		return obj.(*v3.Node).ResourceVersion == rv, nil
+		// The cache holds the gatherer's record of the node, which
+		// answers for its resourceVersion as an object would.
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return false, err
+		}
+		return m.GetResourceVersion() == rv, nil
 	})
 	stays(t, 10*o.Debounce, "no run after heartbeats", func() (bool, error) {
 		st, _ := c.Manager.Status("secret")

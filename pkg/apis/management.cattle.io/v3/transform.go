@@ -22,10 +22,6 @@ func TransformMeta(obj any) (any, error) {
 	return obj, nil
 }
 
-// TransformNode is TransformMeta; it is kept as the Node transform so that
-// the wiring names one transform per kind.
-func TransformNode(obj any) (any, error) { return TransformMeta(obj) }
-
 // TransformCluster is TransformMeta, the Cluster transform.
 func TransformCluster(obj any) (any, error) { return TransformMeta(obj) }
 

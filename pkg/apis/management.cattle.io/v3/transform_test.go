@@ -6,7 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestTransformNodeKeepsOnlyWhatTheGathererReads(t *testing.T) {
+func TestTransformMetaKeepsOnlyWhatTheGathererReads(t *testing.T) {
 	n := &Node{ObjectMeta: metav1.ObjectMeta{
 		Name: "m-1", Namespace: "c-abc", ResourceVersion: "7",
 		Labels:        map[string]string{"kubernetes.io/hostname": "h"},
@@ -14,7 +14,7 @@ func TestTransformNodeKeepsOnlyWhatTheGathererReads(t *testing.T) {
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}},
 	}}
 	n.Status.InternalNodeStatus.Capacity = Resources("abc", "8G")
-	out, err := TransformNode(n)
+	out, err := TransformMeta(n)
 	if err != nil {
 		t.Fatal(err)
 	}
