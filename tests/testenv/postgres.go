@@ -150,24 +150,15 @@ func (p *Postgres) URL(db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", PostgresUser, p.Port, db)
 }
 
-// NewDatabase creates an empty database for t, drops it in t.Cleanup and
-// returns its URL.
+// NewDatabase creates an empty database for t and returns its URL. The
+// database is not dropped: dropping costs a checkpoint, and it goes with the
+// data directory at Stop.
 func (p *Postgres) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("test_%d_%d", os.Getpid(), p.dbSeq.Add(1))
+	name := fmt.Sprintf("test_%d", p.dbSeq.Add(1))
 	if err := p.exec(t.Context(), `CREATE DATABASE `+name); err != nil {
 		t.Fatalf("testenv: creating database: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if !p.Running() {
-			return // the data directory goes with Stop
-		}
-		if err := p.exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("testenv: dropping database: %v", err)
-		}
-	})
 	return p.URL(name)
 }
 

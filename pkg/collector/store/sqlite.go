@@ -19,7 +19,8 @@ type SQLiteOptions struct {
 	BatchSize int
 	// BatchWait is how long the writer waits for more Inserts after the
 	// first of a transaction arrived. Inserts that arrive while a commit is
-	// under way are batched whatever this is; zero adds no wait.
+	// under way are batched whatever this is, so under load batches form
+	// without waiting: the default, zero, adds no latency to a lone Insert.
 	BatchWait time.Duration
 	// BusyTimeout is how long a connection waits for a lock held by another
 	// process using the same file.
@@ -30,7 +31,7 @@ type SQLiteOptions struct {
 
 // NewSQLiteOptions returns the defaults.
 func NewSQLiteOptions() SQLiteOptions {
-	return SQLiteOptions{BatchSize: 256, BatchWait: 2 * time.Millisecond, BusyTimeout: 10 * time.Second, ReadConns: 4}
+	return SQLiteOptions{BatchSize: 256, BatchWait: 0, BusyTimeout: 10 * time.Second, ReadConns: 4}
 }
 
 // Validate reports every problem of o at once.

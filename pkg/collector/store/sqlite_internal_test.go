@@ -175,3 +175,18 @@ func TestSQLiteFullDisk(t *testing.T) {
 		integrityOK(t, s)
 	})
 }
+
+func TestSQLiteWriterIsDurable(t *testing.T) {
+	s := openTestSQLite(t)
+	var sync int
+	var mode string
+	if err := s.w.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if sync != 2 || mode != "wal" {
+		t.Errorf("writer: synchronous=%d journal_mode=%s, want 2 (FULL) and wal", sync, mode)
+	}
+}
