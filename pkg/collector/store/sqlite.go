@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -83,6 +84,13 @@ func OpenSQLite(path string, o SQLiteOptions, log *logrus.Entry) (*SQLite, error
 	if err := errors.Join(validSQLitePath(path), o.Validate()); err != nil {
 		return nil, err
 	}
+	// Reports are nobody else's business: create the file readable by its
+	// owner only (SQLite gives the -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	f.Close()
 	pragmas := url.Values{}
 	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	pragmas.Add("_pragma", "journal_mode(WAL)")
@@ -101,7 +109,7 @@ func OpenSQLite(path string, o SQLiteOptions, log *logrus.Entry) (*SQLite, error
 	s := &SQLite{o: o, log: orDiscard(log), w: w, reqs: make(chan *insertReq), done: make(chan struct{})}
 	if err := s.migrate(); err != nil {
 		w.Close()
-		return nil, err
+		return nil, fmt.Errorf("sqlite database %s: %w", path, err)
 	}
 
 	pragmas.Add("_pragma", "query_only(1)")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rancher/telemetry-manager/pkg/collector/store"
@@ -57,5 +59,33 @@ func TestSQLiteSettings(t *testing.T) {
 	}
 	if mode != "wal" {
 		t.Errorf("journal mode %q, want wal", mode)
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports.db")
+	s, err := store.OpenSQLite(path, store.NewSQLiteOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		t.Errorf("database file mode %v, want no access for group and others", mode)
+	}
+}
+
+func TestSQLiteMissingDirectoryNamesThePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "reports.db")
+	s, err := store.OpenSQLite(path, store.NewSQLiteOptions(), nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("open in a missing directory succeeded")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error does not name the path: %v", err)
 	}
 }
