@@ -70,7 +70,19 @@ func newPostgres(t testing.TB) storetest.Opener {
 	}
 }
 
-func TestSQLiteConformance(t *testing.T)   { storetest.Run(t, newSQLite) }
+func TestSQLiteConformance(t *testing.T) { storetest.Run(t, newSQLite) }
+
+// TestSQLiteConformanceSmallBatches runs the suite with batches cut by size
+// and by a wait.
+func TestSQLiteConformanceSmallBatches(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "reports.db")
+		o := store.NewSQLiteOptions()
+		o.BatchSize, o.BatchWait = 3, time.Millisecond
+		return func(context.Context) (store.Store, error) { return store.OpenSQLite(path, o, nil) }
+	})
+}
+
 func TestPostgresConformance(t *testing.T) { storetest.Run(t, newPostgres) }
 
 // BenchmarkInsert measures concurrent Inserts of distinct reports.

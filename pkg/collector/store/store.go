@@ -67,7 +67,8 @@ type Report struct {
 	InstallUUID string
 	// SchemaVersion is the payload's schemaVersion.
 	SchemaVersion string
-	// ReceivedAt is the collector's clock when the report arrived.
+	// ReceivedAt is the collector's clock when the report arrived; stores
+	// keep it to the microsecond and return it in UTC.
 	ReceivedAt time.Time
 	// Nodes is the payload's totals.nodes, kept beside it for the history.
 	Nodes int64
