@@ -7,6 +7,34 @@
 //
 // A store never holds an IP address or anything else about the sender
 // beyond the report itself.
+//
+// # Storage
+//
+// Each report is one row: an id assigned by the store, the idempotency key
+// (unique), the install UUID, the schema version, the collector's receive
+// time (kept to the microsecond, in UTC), totals.nodes and the payload bytes
+// as received. Open takes "sqlite:PATH" or a "postgres://" (or
+// "postgresql://") URL.
+//
+// SQLite keeps everything in one file in WAL mode with synchronous=FULL. One
+// writer goroutine groups the Inserts that arrive together into one
+// transaction (see SQLiteOptions), so a burst costs one fsync, not one per
+// report; each Insert still returns only after its transaction committed.
+// Reads use a separate pool of read-only connections. A full disk or an I/O
+// error fails the Inserts of that transaction; the file stays consistent and
+// Inserts succeed again once space returns.
+//
+// PostgreSQL is for several collector replicas sharing one database: each
+// Insert is one INSERT ... ON CONFLICT (idempotency_key) DO NOTHING with
+// synchronous_commit on, so the unique constraint, not a prior lookup, decides
+// which replica stores a report sent to two of them at once.
+//
+// Migrations are numbered, run in one transaction when a store is opened and
+// recorded in the schema_migrations table; on PostgreSQL a transaction-scoped
+// advisory lock makes replicas starting together migrate one after the other.
+// A database migrated by a newer collector is refused with ErrSchemaTooNew.
+//
+// RunPruner deletes reports older than the retention on a schedule.
 package store
 
 import (
@@ -15,8 +43,19 @@ import (
 	"time"
 )
 
-// ErrClosed is returned by every method after Close.
-var ErrClosed = errors.New("store closed")
+var (
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("store closed")
+	// ErrInvalid marks an argument the store refuses, such as a report
+	// without an idempotency key; the message names the field.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrUnknownDatabase marks a database spec that is neither
+	// "sqlite:PATH" nor a "postgres://" or "postgresql://" URL.
+	ErrUnknownDatabase = errors.New("unknown database")
+	// ErrSchemaTooNew means the database was migrated by a newer version
+	// than this one knows.
+	ErrSchemaTooNew = errors.New("database schema is newer than this version knows")
+)
 
 // Report is one accepted report, as the collector stores it.
 type Report struct {
@@ -28,7 +67,8 @@ type Report struct {
 	InstallUUID string
 	// SchemaVersion is the payload's schemaVersion.
 	SchemaVersion string
-	// ReceivedAt is the collector's clock when the report arrived.
+	// ReceivedAt is the collector's clock when the report arrived; stores
+	// keep it to the microsecond and return it in UTC.
 	ReceivedAt time.Time
 	// Nodes is the payload's totals.nodes, kept beside it for the history.
 	Nodes int64

@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
+)
+
+// PostgresOptions tunes the PostgreSQL store.
+type PostgresOptions struct {
+	// MaxConns is the size of the connection pool of one collector.
+	MaxConns int32
+}
+
+// NewPostgresOptions returns the defaults.
+func NewPostgresOptions() PostgresOptions {
+	return PostgresOptions{MaxConns: 16}
+}
+
+// Validate reports every problem of o at once.
+func (o PostgresOptions) Validate() error {
+	if o.MaxConns < 1 || o.MaxConns > 1000 {
+		return fmt.Errorf("%w: postgres max connections must be between 1 and 1000, got %d", ErrInvalid, o.MaxConns)
+	}
+	return nil
+}
+
+// Postgres is the Store kept in a PostgreSQL database, which several
+// collectors may share.
+type Postgres struct {
+	pool *pgxpool.Pool
+	log  *logrus.Entry
+	gate gate
+}
+
+var _ Store = (*Postgres)(nil)
+
+// migrationLock is the key of the advisory lock held while migrating; any
+// constant works as long as nothing else in the database uses it.
+const migrationLock int64 = 0x74656c656d657472 // "telemetr"
+
+// postgresMigrations are the schema versions, oldest first; a version, once
+// released, never changes.
+var postgresMigrations = []migration{
+	{1, "reports", `
+CREATE TABLE reports (
+	id              BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	idempotency_key TEXT        NOT NULL UNIQUE,
+	install_uuid    TEXT        NOT NULL,
+	schema_version  TEXT        NOT NULL,
+	received_at     TIMESTAMPTZ NOT NULL,
+	nodes           BIGINT      NOT NULL,
+	payload         BYTEA       NOT NULL
+);
+CREATE INDEX reports_install_latest ON reports (install_uuid, received_at DESC, id DESC);
+CREATE INDEX reports_received_at ON reports (received_at);
+`},
+}
+
+// OpenPostgres connects to the PostgreSQL database at url, checks that it
+// answers and runs the migrations. Errors never include url, which may hold
+// a password.
+func OpenPostgres(ctx context.Context, url string, o PostgresOptions, log *logrus.Entry) (*Postgres, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx masks the password in its parse errors.
+		return nil, fmt.Errorf("parsing postgres url: %w", err)
+	}
+	cfg.MaxConns = o.MaxConns
+	// Acknowledge nothing before it is durable, whatever the server's
+	// default.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	p := &Postgres{pool: pool, log: orDiscard(log)}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Postgres) migrate(ctx context.Context) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating postgres database: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it only reports ErrTxClosed
+	// Replicas starting together wait here for each other; the lock ends
+	// with the transaction.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("migrating postgres database: taking the migration lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL,
+	applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)`); err != nil {
+		return fmt.Errorf("migrating postgres database: creating schema_migrations: %w", err)
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrating postgres database: reading schema version: %w", err)
+	}
+	if err := checkVersion(current, postgresMigrations); err != nil {
+		return err
+	}
+	for _, m := range postgresMigrations[current:] {
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrating postgres database to version %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return fmt.Errorf("migrating postgres database to version %d (%s): %w", m.version, m.name, err)
+		}
+		p.log.WithField("version", m.version).Infof("postgres schema migrated: %s", m.name)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrating postgres database: %w", err)
+	}
+	return nil
+}
+
+const postgresInsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, nodes, payload)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+
+// Insert implements Store. The statement commits on its own; the unique
+// constraint makes one of several concurrent Inserts of a key, on any
+// replica, store it and the others see a duplicate.
+func (p *Postgres) Insert(ctx context.Context, r Report) (Result, error) {
+	if err := validReport(r); err != nil {
+		return Result{}, err
+	}
+	if err := p.gate.enter(); err != nil {
+		return Result{}, err
+	}
+	defer p.gate.leave()
+	var id int64
+	err := p.pool.QueryRow(ctx, postgresInsert, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload)).Scan(&id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Result{Duplicate: true}, nil
+	case err != nil:
+		return Result{}, fmt.Errorf("inserting report: %w", err)
+	}
+	return Result{ID: strconv.FormatInt(id, 10)}, nil
+}
+
+const postgresLatest = `SELECT id, idempotency_key, install_uuid, schema_version, received_at, nodes, payload
+FROM reports WHERE id IN (
+	SELECT DISTINCT ON (install_uuid) id FROM reports
+	WHERE received_at >= $1
+	ORDER BY install_uuid, received_at DESC, id DESC
+)
+ORDER BY install_uuid`
+
+// Latest implements Store.
+func (p *Postgres) Latest(ctx context.Context, since time.Time) ([]Report, error) {
+	if err := p.gate.enter(); err != nil {
+		return nil, err
+	}
+	defer p.gate.leave()
+	rows, err := p.pool.Query(ctx, postgresLatest, since)
+	if err != nil {
+		return nil, fmt.Errorf("reading latest reports: %w", err)
+	}
+	defer rows.Close()
+	var out []Report
+	for rows.Next() {
+		var r Report
+		var id int64
+		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &r.ReceivedAt, &r.Nodes, &r.Payload); err != nil {
+			return nil, fmt.Errorf("reading latest reports: %w", err)
+		}
+		r.ID = strconv.FormatInt(id, 10)
+		r.ReceivedAt = r.ReceivedAt.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading latest reports: %w", err)
+	}
+	return out, nil
+}
+
+// postgresHistory counts, per day since $1 (days numbered from 0), the
+// installs with a report and the nodes of each one's last report that day.
+const postgresHistory = `SELECT d, count(*), coalesce(sum(nodes), 0)::bigint FROM (
+	SELECT DISTINCT ON (install_uuid, d) install_uuid, d, nodes FROM (
+		SELECT install_uuid, nodes, received_at, id,
+			floor(extract(epoch FROM received_at - $1::timestamptz) / 86400)::bigint AS d
+		FROM reports WHERE received_at >= $1::timestamptz AND received_at < $2::timestamptz
+	) w
+	ORDER BY install_uuid, d, received_at DESC, id DESC
+) l GROUP BY d ORDER BY d`
+
+// History implements Store.
+func (p *Postgres) History(ctx context.Context, until time.Time, days int) ([]Day, error) {
+	start, end, err := historyRange(until, days)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.gate.enter(); err != nil {
+		return nil, err
+	}
+	defer p.gate.leave()
+	rows, err := p.pool.Query(ctx, postgresHistory, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	defer rows.Close()
+	out := emptyHistory(start, days)
+	for rows.Next() {
+		var d, installs, nodes int64
+		if err := rows.Scan(&d, &installs, &nodes); err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
+		if d >= 0 && d < int64(days) {
+			out[d].Installs, out[d].Nodes = installs, nodes
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	return out, nil
+}
+
+// Prune implements Store. It deletes in chunks, each its own transaction.
+func (p *Postgres) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if err := p.gate.enter(); err != nil {
+		return 0, err
+	}
+	defer p.gate.leave()
+	var total int64
+	for {
+		tag, err := p.pool.Exec(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_at < $1 LIMIT $2)`, before, pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("pruning reports: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
+// Ping implements Store.
+func (p *Postgres) Ping(ctx context.Context) error {
+	if err := p.gate.enter(); err != nil {
+		return err
+	}
+	defer p.gate.leave()
+	if err := p.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pinging postgres: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store: it waits for the calls in flight and closes the
+// pool.
+func (p *Postgres) Close() error {
+	if err := p.gate.close(); err != nil {
+		return err
+	}
+	p.pool.Close()
+	return nil
+}

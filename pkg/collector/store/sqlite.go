@@ -1,0 +1,489 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// SQLiteOptions tunes the SQLite store.
+type SQLiteOptions struct {
+	// BatchSize is the most Inserts committed in one transaction.
+	BatchSize int
+	// BatchWait is how long the writer waits for more Inserts after the
+	// first of a transaction arrived. Inserts that arrive while a commit is
+	// under way are batched whatever this is, so under load batches form
+	// without waiting: the default, zero, adds no latency to a lone Insert.
+	BatchWait time.Duration
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// process using the same file.
+	BusyTimeout time.Duration
+	// ReadConns is the size of the read-only connection pool.
+	ReadConns int
+}
+
+// NewSQLiteOptions returns the defaults.
+func NewSQLiteOptions() SQLiteOptions {
+	return SQLiteOptions{BatchSize: 256, BatchWait: 0, BusyTimeout: 10 * time.Second, ReadConns: 4}
+}
+
+// Validate reports every problem of o at once.
+func (o SQLiteOptions) Validate() error {
+	var errs []error
+	if o.BatchSize < 1 || o.BatchSize > 10000 {
+		errs = append(errs, fmt.Errorf("%w: sqlite batch size must be between 1 and 10000, got %d", ErrInvalid, o.BatchSize))
+	}
+	if o.BatchWait < 0 || o.BatchWait > time.Second {
+		errs = append(errs, fmt.Errorf("%w: sqlite batch wait must be between 0 and 1s, got %v", ErrInvalid, o.BatchWait))
+	}
+	if o.BusyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: sqlite busy timeout must not be negative, got %v", ErrInvalid, o.BusyTimeout))
+	}
+	if o.ReadConns < 1 || o.ReadConns > 256 {
+		errs = append(errs, fmt.Errorf("%w: sqlite read connections must be between 1 and 256, got %d", ErrInvalid, o.ReadConns))
+	}
+	return errors.Join(errs...)
+}
+
+// SQLite is the Store kept in one SQLite file.
+type SQLite struct {
+	o   SQLiteOptions
+	log *logrus.Entry
+	// w holds the one connection that writes; r is the read-only pool.
+	w, r *sql.DB
+
+	gate gate
+	// reqs carries Inserts to the writer goroutine, which closes done when
+	// reqs is closed and drained.
+	reqs chan *insertReq
+	done chan struct{}
+}
+
+var _ Store = (*SQLite)(nil)
+
+// insertReq is one Insert waiting for the writer.
+type insertReq struct {
+	ctx  context.Context
+	r    Report
+	res  Result
+	err  error
+	done chan struct{}
+}
+
+// OpenSQLite opens (creating when missing) the SQLite database at path and
+// runs its migrations.
+func OpenSQLite(path string, o SQLiteOptions, log *logrus.Entry) (*SQLite, error) {
+	if err := errors.Join(validSQLitePath(path), o.Validate()); err != nil {
+		return nil, err
+	}
+	// Reports are nobody else's business: create the file readable by its
+	// owner only (SQLite gives the -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	f.Close()
+	pragmas := url.Values{}
+	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	pragmas.Add("_pragma", "journal_mode(WAL)")
+	pragmas.Add("_pragma", "synchronous(FULL)")
+	w, err := sql.Open("sqlite", path+"?"+pragmas.Encode()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	// One connection that is never recycled: SQLite has one writer at a
+	// time anyway, and the writer goroutine owns it.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	s := &SQLite{o: o, log: orDiscard(log), w: w, reqs: make(chan *insertReq), done: make(chan struct{})}
+	if err := s.migrate(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite database %s: %w", path, err)
+	}
+
+	pragmas.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", path+"?"+pragmas.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	r.SetMaxOpenConns(o.ReadConns)
+	r.SetMaxIdleConns(o.ReadConns)
+	s.r = r
+	go s.writeLoop()
+	return s, nil
+}
+
+// sqliteMigrations are the schema versions, oldest first; a version, once
+// released, never changes.
+var sqliteMigrations = []migration{
+	{1, "reports", `
+CREATE TABLE reports (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	idempotency_key TEXT    NOT NULL UNIQUE,
+	install_uuid    TEXT    NOT NULL,
+	schema_version  TEXT    NOT NULL,
+	received_at     INTEGER NOT NULL, -- unix microseconds
+	nodes           INTEGER NOT NULL,
+	payload         BLOB    NOT NULL
+);
+CREATE INDEX reports_install_latest ON reports (install_uuid, received_at, id);
+CREATE INDEX reports_received_at ON reports (received_at);
+`},
+}
+
+// migration is one numbered schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func (s *SQLite) migrate() error {
+	ctx := context.Background()
+	// BEGIN IMMEDIATE (the writer's _txlock) takes the write lock first, so
+	// two processes opening the file at once migrate one after the other.
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrating sqlite database: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it only reports ErrTxDone
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL,
+	applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+)`); err != nil {
+		return fmt.Errorf("migrating sqlite database: creating schema_migrations: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrating sqlite database: reading schema version: %w", err)
+	}
+	if err := checkVersion(current, sqliteMigrations); err != nil {
+		return err
+	}
+	for _, m := range sqliteMigrations[current:] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrating sqlite database to version %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.version, m.name); err != nil {
+			return fmt.Errorf("migrating sqlite database to version %d (%s): %w", m.version, m.name, err)
+		}
+		s.log.WithField("version", m.version).Infof("sqlite schema migrated: %s", m.name)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrating sqlite database: %w", err)
+	}
+	return nil
+}
+
+// checkVersion refuses a database newer than ms. Versions are 1, 2, ... in
+// order, so ms[current:] are the migrations to run.
+func checkVersion(current int, ms []migration) error {
+	if current > len(ms) {
+		return fmt.Errorf("%w: database at version %d, this version knows up to %d", ErrSchemaTooNew, current, len(ms))
+	}
+	return nil
+}
+
+// Insert implements Store: it hands r to the writer goroutine and waits for
+// the transaction holding it to commit.
+func (s *SQLite) Insert(ctx context.Context, r Report) (Result, error) {
+	if err := validReport(r); err != nil {
+		return Result{}, err
+	}
+	if err := s.gate.enter(); err != nil {
+		return Result{}, err
+	}
+	defer s.gate.leave()
+	req := &insertReq{ctx: ctx, r: r, done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("inserting report: %w", ctx.Err())
+	}
+	// Once handed over, wait for the outcome even when ctx ends: Close
+	// promises that no write is in flight when it returns, and the writer
+	// skips requests whose context ended before their transaction began.
+	<-req.done
+	if req.err != nil {
+		return Result{}, fmt.Errorf("inserting report: %w", req.err)
+	}
+	return req.res, nil
+}
+
+// writeLoop commits the Inserts of s.reqs in batches until reqs is closed.
+func (s *SQLite) writeLoop() {
+	defer close(s.done)
+	batch := make([]*insertReq, 0, s.o.BatchSize)
+	var wait *time.Timer
+	for {
+		first, ok := <-s.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+		// Take what is queued already, then, when BatchWait allows, what
+		// arrives soon after.
+		var timeout <-chan time.Time
+		if s.o.BatchWait > 0 {
+			if wait == nil {
+				wait = time.NewTimer(s.o.BatchWait)
+			} else {
+				wait.Reset(s.o.BatchWait)
+			}
+			timeout = wait.C
+		}
+	collect:
+		for len(batch) < s.o.BatchSize {
+			select {
+			case req, ok := <-s.reqs:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, req)
+			default:
+				if timeout == nil {
+					break collect
+				}
+				select {
+				case req, ok := <-s.reqs:
+					if !ok {
+						break collect
+					}
+					batch = append(batch, req)
+				case <-timeout:
+					timeout = nil
+					break collect
+				}
+			}
+		}
+		if timeout != nil {
+			// Since Go 1.23 a stopped timer delivers no stale value.
+			wait.Stop()
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes batch in one transaction and answers each request. When that
+// transaction fails, each request is retried in a transaction of its own, so
+// that a failure belongs to the report that caused it.
+func (s *SQLite) commit(batch []*insertReq) {
+	live := batch[:0:0]
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.err = err
+			close(req.done)
+			continue
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := s.insertTx(live)
+	if err != nil && len(live) > 1 {
+		s.log.WithError(err).WithField("reports", len(live)).Debug("sqlite batch failed, committing its reports one by one")
+		for _, req := range live {
+			req.err = s.insertTx([]*insertReq{req})
+			close(req.done)
+		}
+		return
+	}
+	for _, req := range live {
+		req.err = err
+		close(req.done)
+	}
+}
+
+const sqliteInsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, nodes, payload)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+
+// insertTx inserts reqs in one transaction and sets their results once it
+// committed. The transaction does not use the requests' contexts: once it
+// began, one caller giving up must not undo the others' writes.
+func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// SQLite may have rolled back already (a full disk does);
+			// the error of a second rollback says nothing new.
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, sqliteInsert)
+	if err != nil {
+		return fmt.Errorf("preparing insert: %w", err)
+	}
+	defer stmt.Close()
+	results := make([]Result, len(reqs))
+	for i, req := range reqs {
+		r := req.r
+		var id int64
+		err := stmt.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt.UnixMicro(), r.Nodes, nonNil(r.Payload)).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			results[i] = Result{Duplicate: true}
+		case err != nil:
+			return err
+		default:
+			results[i] = Result{ID: strconv.FormatInt(id, 10)}
+		}
+	}
+	if err := stmt.Close(); err != nil {
+		return fmt.Errorf("closing insert: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	for i, req := range reqs {
+		req.res = results[i]
+	}
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+const sqliteLatest = `SELECT r.id, r.idempotency_key, r.install_uuid, r.schema_version, r.received_at, r.nodes, r.payload
+FROM reports r JOIN (
+	SELECT id, row_number() OVER (PARTITION BY install_uuid ORDER BY received_at DESC, id DESC) AS n
+	FROM reports WHERE received_at >= ?
+) l ON l.id = r.id AND l.n = 1
+ORDER BY r.install_uuid`
+
+// Latest implements Store.
+func (s *SQLite) Latest(ctx context.Context, since time.Time) ([]Report, error) {
+	if err := s.gate.enter(); err != nil {
+		return nil, err
+	}
+	defer s.gate.leave()
+	rows, err := s.r.QueryContext(ctx, sqliteLatest, since.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("reading latest reports: %w", err)
+	}
+	defer rows.Close()
+	var out []Report
+	for rows.Next() {
+		var r Report
+		var id, at int64
+		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &at, &r.Nodes, &r.Payload); err != nil {
+			return nil, fmt.Errorf("reading latest reports: %w", err)
+		}
+		r.ID = strconv.FormatInt(id, 10)
+		r.ReceivedAt = time.UnixMicro(at).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading latest reports: %w", err)
+	}
+	return out, nil
+}
+
+// sqliteHistory counts, per day since ?1 (days numbered from 0), the
+// installs with a report and the nodes of each one's last report that day.
+const sqliteHistory = `SELECT d, count(*), coalesce(sum(nodes), 0) FROM (
+	SELECT (received_at - ?1) / 86400000000 AS d, nodes,
+		row_number() OVER (PARTITION BY install_uuid, (received_at - ?1) / 86400000000 ORDER BY received_at DESC, id DESC) AS n
+	FROM reports WHERE received_at >= ?1 AND received_at < ?2
+) WHERE n = 1 GROUP BY d ORDER BY d`
+
+// History implements Store.
+func (s *SQLite) History(ctx context.Context, until time.Time, days int) ([]Day, error) {
+	start, end, err := historyRange(until, days)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.gate.enter(); err != nil {
+		return nil, err
+	}
+	defer s.gate.leave()
+	rows, err := s.r.QueryContext(ctx, sqliteHistory, start.UnixMicro(), end.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	defer rows.Close()
+	out := emptyHistory(start, days)
+	for rows.Next() {
+		var d, installs, nodes int64
+		if err := rows.Scan(&d, &installs, &nodes); err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
+		if d >= 0 && d < int64(days) {
+			out[d].Installs, out[d].Nodes = installs, nodes
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	return out, nil
+}
+
+// Prune implements Store. It deletes in chunks, each its own transaction, so
+// Inserts go on between them.
+func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.gate.enter(); err != nil {
+		return 0, err
+	}
+	defer s.gate.leave()
+	var total int64
+	for {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_at < ? LIMIT ?)`, before.UnixMicro(), pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("pruning reports: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("pruning reports: %w", err)
+		}
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
+// Ping implements Store.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.gate.enter(); err != nil {
+		return err
+	}
+	defer s.gate.leave()
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations LIMIT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("pinging sqlite database: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store: it waits for the Inserts in flight, stops the
+// writer and closes the database.
+func (s *SQLite) Close() error {
+	if err := s.gate.close(); err != nil {
+		return err
+	}
+	close(s.reqs)
+	<-s.done
+	return errors.Join(s.r.Close(), s.w.Close())
+}

@@ -1,0 +1,192 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func openTestSQLite(t *testing.T) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "reports.db"), NewSQLiteOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func report(key string, size int) Report {
+	return Report{IdempotencyKey: key, InstallUUID: "install-" + key, SchemaVersion: "1", ReceivedAt: t0, Nodes: 1, Payload: bytes.Repeat([]byte{'x'}, size)}
+}
+
+func request(r Report) *insertReq {
+	return &insertReq{ctx: context.Background(), r: r, done: make(chan struct{})}
+}
+
+func stored(t *testing.T, s *SQLite) map[string]bool {
+	t.Helper()
+	rows, err := s.r.Query(`SELECT idempotency_key FROM reports`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	keys := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// limitPages caps the file at its current size plus extra pages, the way a
+// full disk would stop it growing.
+func limitPages(t *testing.T, s *SQLite, extra int) {
+	t.Helper()
+	var pages int
+	if err := s.w.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+extra)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func unlimitPages(t *testing.T, s *SQLite) {
+	t.Helper()
+	if _, err := s.w.Exec(`PRAGMA max_page_count = 1073741823`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func integrityOK(t *testing.T, s *SQLite) {
+	t.Helper()
+	var res string
+	if err := s.r.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res != "ok" {
+		t.Errorf("integrity check: %s", res)
+	}
+}
+
+func isFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
+func TestSQLiteBatchWithDuplicateStoresItOnce(t *testing.T) {
+	s := openTestSQLite(t)
+	a, b := request(report("a", 10)), request(report("b", 10))
+	again := request(report("a", 10))
+	s.commit([]*insertReq{a, b, again})
+	for name, req := range map[string]*insertReq{"a": a, "b": b, "a again": again} {
+		<-req.done
+		if req.err != nil {
+			t.Fatalf("%s: %v", name, req.err)
+		}
+	}
+	if a.res.Duplicate || a.res.ID == "" || b.res.Duplicate {
+		t.Errorf("first of each key: %+v, %+v, want stored", a.res, b.res)
+	}
+	if !again.res.Duplicate || again.res.ID != "" {
+		t.Errorf("second a in the batch: %+v, want duplicate", again.res)
+	}
+	if got := stored(t, s); len(got) != 2 {
+		t.Errorf("stored %v, want a and b", got)
+	}
+}
+
+func TestSQLiteBatchSkipsRequestsWhoseContextEnded(t *testing.T) {
+	s := openTestSQLite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := &insertReq{ctx: ctx, r: report("gone", 10), done: make(chan struct{})}
+	kept := request(report("kept", 10))
+	s.commit([]*insertReq{gone, kept})
+	<-gone.done
+	<-kept.done
+	if !errors.Is(gone.err, context.Canceled) || kept.err != nil {
+		t.Errorf("errors: gone %v, kept %v; want Canceled and nil", gone.err, kept.err)
+	}
+	if got := stored(t, s); !got["kept"] || got["gone"] {
+		t.Errorf("stored %v, want only kept", got)
+	}
+}
+
+// TestSQLiteFullDisk simulates a full disk with PRAGMA max_page_count: the
+// file may not grow, as when the file system has no space left.
+func TestSQLiteFullDisk(t *testing.T) {
+	s := openTestSQLite(t)
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, report("before", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	limitPages(t, s, 4)
+
+	t.Run("insert that does not fit fails and stores nothing", func(t *testing.T) {
+		_, err := s.Insert(ctx, report("big", 256<<10))
+		if !isFull(err) {
+			t.Fatalf("insert into a full database: %v, want SQLITE_FULL", err)
+		}
+		if got := stored(t, s); got["big"] || !got["before"] {
+			t.Errorf("stored %v, want only before", got)
+		}
+		integrityOK(t, s)
+	})
+	t.Run("one report too big fails alone in its batch", func(t *testing.T) {
+		small1, big, small2 := request(report("small1", 100)), request(report("big", 256<<10)), request(report("small2", 100))
+		s.commit([]*insertReq{small1, big, small2})
+		if small1.err != nil || small2.err != nil {
+			t.Errorf("small reports: %v, %v; want stored", small1.err, small2.err)
+		}
+		if !isFull(big.err) {
+			t.Errorf("big report: %v, want SQLITE_FULL", big.err)
+		}
+		if got := stored(t, s); !got["small1"] || !got["small2"] || got["big"] {
+			t.Errorf("stored %v, want the small ones only", got)
+		}
+		integrityOK(t, s)
+	})
+	t.Run("inserts work again once space returns", func(t *testing.T) {
+		unlimitPages(t, s)
+		res, err := s.Insert(ctx, report("big", 256<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate {
+			t.Error("report refused while full is a duplicate: it was stored after all")
+		}
+		integrityOK(t, s)
+	})
+}
+
+func TestSQLiteWriterIsDurable(t *testing.T) {
+	s := openTestSQLite(t)
+	var sync int
+	var mode string
+	if err := s.w.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if sync != 2 || mode != "wal" {
+		t.Errorf("writer: synchronous=%d journal_mode=%s, want 2 (FULL) and wal", sync, mode)
+	}
+}
