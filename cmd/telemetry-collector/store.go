@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/rancher/telemetry-manager/pkg/collector/store"
 )
@@ -13,6 +12,6 @@ var errNoDriver = errors.New("no store driver built in for this database")
 
 // openStore opens the store that --database names. It is the one place
 // the command chooses its storage drivers.
-func openStore(_ context.Context, spec string) (store.Store, error) {
-	return nil, fmt.Errorf("%w: %s", errNoDriver, spec)
+func openStore(context.Context, string) (store.Store, error) {
+	return nil, errNoDriver
 }
