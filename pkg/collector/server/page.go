@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -65,6 +66,7 @@ type historyChart struct {
 
 type historyBar struct {
 	X, Y, W, H float64
+	Class      string
 	Date       string
 	Value      int64
 }
@@ -74,14 +76,13 @@ type shareChart struct {
 	Total         string
 	Width, Height int
 	Rows          []shareRowData
-	BarX          int
 }
 
 type shareRowData struct {
-	Key, Count, Percent string
-	Y, TextY            int
-	W                   float64
-	TextX               float64
+	Key, Label, Count, Percent string
+	Y, TextY, BarX             int
+	W                          float64
+	TextX                      float64
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
@@ -121,11 +122,17 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		},
 		Rows: hist,
 	}
+	// Rendered whole before anything is sent, so a template error is a
+	// 500 and never half a page.
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, data); err != nil {
+		s.cfg.Log.WithError(err).Error("rendering the page")
+		writeError(w, http.StatusInternalServerError, "rendering the page failed")
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := pageTemplate.Execute(w, data); err != nil {
-		s.cfg.Log.WithError(err).Debug("writing the page failed")
-	}
+	_, _ = w.Write(buf.Bytes()) // the client went away; nothing to do
 }
 
 func newHistoryChart(title, class string, days []Day, value func(Day) int64) historyChart {
@@ -147,7 +154,7 @@ func newHistoryChart(title, class string, days []Day, value func(Day) int64) his
 		c.Bars = append(c.Bars, historyBar{
 			X: round1(float64(i)*slot + slot*0.1), W: round1(slot * 0.8),
 			Y: round1(float64(histHeight) - h), H: round1(h),
-			Date: d.Date, Value: v,
+			Class: class, Date: d.Date, Value: v,
 		})
 	}
 	return c
@@ -158,14 +165,14 @@ func newShareChart(title, unit string, shares []summary.Share) shareChart {
 	for _, s := range shares {
 		total.AddCount(s.Count)
 	}
-	c := shareChart{Title: title, Unit: unit, Total: total.String(), Width: shareLabel + shareBar + 160, BarX: shareLabel}
+	c := shareChart{Title: title, Unit: unit, Total: total.String(), Width: shareLabel + shareBar + 160}
 	c.Height = max(1, len(shares))*shareRow + shareMargin
 	for i, s := range shares {
 		frac := ratio(s.Count, total)
 		w := round1(frac * shareBar)
 		c.Rows = append(c.Rows, shareRowData{
-			Key: s.Key, Count: s.Count.String(), Percent: percent(s.Count, total),
-			Y: i*shareRow + shareMargin, TextY: i*shareRow + shareMargin + 16,
+			Key: s.Key, Label: clip(s.Key, 20), Count: s.Count.String(), Percent: percent(s.Count, total),
+			BarX: shareLabel, Y: i*shareRow + shareMargin, TextY: i*shareRow + shareMargin + 16,
 			W: w, TextX: float64(shareLabel) + w + 6,
 		})
 	}

@@ -149,8 +149,10 @@ func TestPostReport(t *testing.T) {
 			status: http.StatusBadRequest, errText: "at /nodeProfiles/4/arch",
 		},
 		{
-			name:   "a number too large for the totals is refused and named",
-			send:   func(t *testing.T) send { return send{payload: variant(t, `"nodes": 9`, `"nodes": 99999999999999999999`)} },
+			name: "a number too large for the totals is refused and named",
+			send: func(t *testing.T) send {
+				return send{payload: variant(t, `"nodes": 9`, `"nodes": 99999999999999999999`)}
+			},
 			status: http.StatusBadRequest, errText: "totals.nodes",
 		},
 		{
