@@ -1,0 +1,165 @@
+// Package memstore is an in-memory store.Store for tests of the collector:
+// it keeps reports in a slice, deduplicates by idempotency key, and can be
+// told to fail. The collector binary never imports it.
+package memstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rancher/telemetry-manager/pkg/collector/store"
+)
+
+// ErrInjected is returned by every method while Fail is set.
+var ErrInjected = errors.New("memstore: injected failure")
+
+// Store is an in-memory store.Store.
+type Store struct {
+	mu      sync.Mutex
+	reports []store.Report
+	fail    bool
+	closed  bool
+	next    int
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store { return &Store{} }
+
+// Open returns an empty store whatever the spec; it has the signature of
+// the collector's store opener.
+func Open(context.Context, string) (store.Store, error) { return New(), nil }
+
+// Fail makes every later call fail with ErrInjected (or succeed again).
+func (s *Store) Fail(fail bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = fail
+}
+
+// Reports returns a copy of every stored report, in insertion order.
+func (s *Store) Reports() []store.Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reports)
+}
+
+func (s *Store) check() error {
+	if s.closed {
+		return store.ErrClosed
+	}
+	if s.fail {
+		return ErrInjected
+	}
+	return nil
+}
+
+// Insert stores r unless its idempotency key is known.
+func (s *Store) Insert(ctx context.Context, r store.Report) (store.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return store.Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return store.Result{}, err
+	}
+	for _, old := range s.reports {
+		if old.IdempotencyKey == r.IdempotencyKey {
+			return store.Result{Duplicate: true}, nil
+		}
+	}
+	s.next++
+	r.ID = strconv.Itoa(s.next)
+	r.Payload = slices.Clone(r.Payload)
+	s.reports = append(s.reports, r)
+	return store.Result{ID: r.ID}, nil
+}
+
+// Latest returns the newest report of each install received at or after
+// since, ordered by install UUID.
+func (s *Store) Latest(_ context.Context, since time.Time) ([]store.Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	latest := map[string]store.Report{}
+	for _, r := range s.reports {
+		if r.ReceivedAt.Before(since) {
+			continue
+		}
+		if old, ok := latest[r.InstallUUID]; !ok || !r.ReceivedAt.Before(old.ReceivedAt) {
+			latest[r.InstallUUID] = r
+		}
+	}
+	out := make([]store.Report, 0, len(latest))
+	for _, r := range latest {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b store.Report) int { return strings.Compare(a.InstallUUID, b.InstallUUID) })
+	return out, nil
+}
+
+// History returns days UTC days ending with the day of until.
+func (s *Store) History(_ context.Context, until time.Time, days int) ([]store.Day, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	u := until.UTC()
+	last := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	out := make([]store.Day, days)
+	for i := range out {
+		date := last.AddDate(0, 0, i-days+1)
+		lastOfDay := map[string]store.Report{}
+		for _, r := range s.reports {
+			at := r.ReceivedAt.UTC()
+			if at.Before(date) || !at.Before(date.AddDate(0, 0, 1)) {
+				continue
+			}
+			if old, ok := lastOfDay[r.InstallUUID]; !ok || !at.Before(old.ReceivedAt) {
+				lastOfDay[r.InstallUUID] = r
+			}
+		}
+		out[i] = store.Day{Date: date, Installs: int64(len(lastOfDay))}
+		for _, r := range lastOfDay {
+			out[i].Nodes += r.Nodes
+		}
+	}
+	return out, nil
+}
+
+// Prune deletes reports received before before.
+func (s *Store) Prune(_ context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	n := len(s.reports)
+	s.reports = slices.DeleteFunc(s.reports, func(r store.Report) bool { return r.ReceivedAt.Before(before) })
+	return int64(n - len(s.reports)), nil
+}
+
+// Ping fails while Fail is set or after Close.
+func (s *Store) Ping(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.check()
+}
+
+// Close makes every later call fail with store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
