@@ -223,10 +223,10 @@ func TestSendsTheReportSignedAndCompressed(t *testing.T) {
 	}
 	r, payload := reqs[0], payloadOf(t, s)
 	for name, want := range map[string]string{
-		"Content-Type":                  "application/json",
-		"Content-Encoding":              "gzip",
-		"User-Agent":                    "telemetry-manager/" + version.Version,
-		"Authorization":                 "Bearer tok-1",
+		"Content-Type":                "application/json",
+		"Content-Encoding":            "gzip",
+		"User-Agent":                  "telemetry-manager/" + version.Version,
+		"Authorization":               "Bearer tok-1",
 		protocol.HeaderIdempotencyKey: protocol.IdempotencyKey(payload),
 	} {
 		if got := r.header.Get(name); got != want {
