@@ -19,6 +19,7 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
+	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/leader"
 	"github.com/rancher/telemetry-manager/pkg/manager"
@@ -57,7 +58,7 @@ type Controller struct {
 
 // New connects to the API server, builds the caches, the gatherer and the
 // selected exporters, registers them with a new manager, and opens
-// --http-address.
+// --metrics-address.
 func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (*Controller, error) {
 	selected, err := exporters.Select(o.Exporters)
 	if err != nil {
@@ -107,6 +108,19 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		Clock: clock.RealClock{},
 		Log:   log,
 	}
+	if o.Selected("http") {
+		// The credentials Secret is the user's: a cache of that one
+		// Secret (see sources.NamedSecret), read at each export, so that a
+		// rotation needs no restart. Its change runs the exporter early:
+		// a missing or broken Secret is a permanent error until then.
+		creds := src.NamedSecret(o.SecretNamespace, o.HTTP.Secret)
+		creds.OnChange(func() { c.Manager.Trigger("http") })
+		deps.HTTP = httpexporter.Options{
+			URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, Gzip: o.HTTP.Gzip, CAFile: o.HTTP.CAFile,
+			Interval:        o.IntervalOf("http"),
+			SecretNamespace: o.SecretNamespace, SecretName: o.HTTP.Secret, Credentials: creds,
+		}
+	}
 	for _, e := range selected {
 		exp, err := e.New(deps)
 		if err != nil {
@@ -142,9 +156,9 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 			return nil, err
 		}
 	}
-	if o.HTTPAddress != "" {
+	if o.MetricsAddress != "" {
 		// Opened last, so that no other error leaves it open.
-		if c.listener, err = metrics.Listen(o.HTTPAddress); err != nil {
+		if c.listener, err = metrics.Listen(o.MetricsAddress); err != nil {
 			return nil, err
 		}
 	}
@@ -152,7 +166,7 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 }
 
 // HTTPAddr returns the address /metrics, /healthz and /readyz are served
-// on (the port chosen when --http-address ends in :0), "" when none.
+// on (the port chosen when --metrics-address ends in :0), "" when none.
 func (c *Controller) HTTPAddr() string {
 	if c.listener == nil {
 		return ""
@@ -269,16 +283,16 @@ func (c *Controller) export(ctx context.Context) {
 }
 
 // Run runs the controller until ctx ends. With telemetry disabled it opens
-// no connection and starts nothing but, when --http-address is set, the
+// no connection and starts nothing but, when --metrics-address is set, the
 // health and metrics server (telemetry_enabled 0), so that probes pass.
 func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) error {
 	if o.DisableTelemetry {
 		log.WithField("telemetry", "disabled").Info("telemetry is disabled: nothing is gathered or exported")
-		if o.HTTPAddress == "" {
+		if o.MetricsAddress == "" {
 			<-ctx.Done()
 			return nil
 		}
-		ln, err := metrics.Listen(o.HTTPAddress)
+		ln, err := metrics.Listen(o.MetricsAddress)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
 	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
@@ -34,17 +35,23 @@ var badFlags = []struct {
 	{"exporters empty", func(o *Options) { o.Exporters = "" }, flagError{"--exporters", options.ErrNoExporters}},
 	{"exporters only blanks and commas", func(o *Options) { o.Exporters = " , ,," }, flagError{"--exporters", options.ErrNoExporters}},
 	{"exporter unknown", func(o *Options) { o.Exporters = "secret,nope" }, flagError{"--exporters", nil}},
-	{"http address without port", func(o *Options) { o.HTTPAddress = "8080" }, flagError{"--http-address", options.ErrInvalidAddress}},
-	{"http port above 65535", func(o *Options) { o.HTTPAddress = ":65536" }, flagError{"--http-address", options.ErrInvalidAddress}},
-	{"http port negative", func(o *Options) { o.HTTPAddress = ":-1" }, flagError{"--http-address", options.ErrInvalidAddress}},
-	{"http port by service name", func(o *Options) { o.HTTPAddress = ":http" }, flagError{"--http-address", options.ErrInvalidAddress}},
-	{"http host unparsable", func(o *Options) { o.HTTPAddress = "bad_host!:8080" }, flagError{"--http-address", options.ErrInvalidAddress}},
+	{"http address without port", func(o *Options) { o.MetricsAddress = "8080" }, flagError{"--metrics-address", options.ErrInvalidAddress}},
+	{"http port above 65535", func(o *Options) { o.MetricsAddress = ":65536" }, flagError{"--metrics-address", options.ErrInvalidAddress}},
+	{"http port negative", func(o *Options) { o.MetricsAddress = ":-1" }, flagError{"--metrics-address", options.ErrInvalidAddress}},
+	{"http port by service name", func(o *Options) { o.MetricsAddress = ":http" }, flagError{"--metrics-address", options.ErrInvalidAddress}},
+	{"http host unparsable", func(o *Options) { o.MetricsAddress = "bad_host!:8080" }, flagError{"--metrics-address", options.ErrInvalidAddress}},
 	{"interval below a second", func(o *Options) { o.Interval = time.Millisecond }, flagError{"--interval", options.ErrInvalidDuration}},
 	{"max age negative", func(o *Options) { o.MaxAge = -time.Second }, flagError{"--max-age", options.ErrInvalidDuration}},
 	{"debounce negative", func(o *Options) { o.Debounce = -time.Second }, flagError{"--debounce", options.ErrInvalidDuration}},
 	{"debounce not below interval", func(o *Options) { o.Interval, o.Debounce = time.Minute, time.Minute }, flagError{"--debounce", options.ErrInvalidDuration}},
 	{"exporter interval below a second", func(o *Options) { o.Intervals["secret"] = time.Millisecond }, flagError{"--secret-interval", options.ErrInvalidDuration}},
 	{"exporter interval not above debounce", func(o *Options) { o.Intervals["secret"] = time.Second }, flagError{"--secret-interval", options.ErrInvalidDuration}},
+	{"http exporter without url", func(o *Options) { o.Exporters, o.HTTP.Secret = "secret,http", "creds" }, flagError{"--http-url: required", nil}},
+	{"http exporter without secret", func(o *Options) { o.Exporters, o.HTTP.URL = "http", "https://c.example" }, flagError{"--http-secret: required", nil}},
+	{"http url not http", func(o *Options) { o.HTTP.URL = "ftp://c.example" }, flagError{"--http-url", httpexporter.ErrInvalidURL}},
+	{"http url without host", func(o *Options) { o.HTTP.URL = "https:///api/v1/reports" }, flagError{"--http-url", httpexporter.ErrInvalidURL}},
+	{"http secret name", func(o *Options) { o.HTTP.Secret = "Bad_Name" }, flagError{"--http-secret", options.ErrInvalidName}},
+	{"http timeout zero", func(o *Options) { o.HTTP.Timeout = 0 }, flagError{"--http-timeout", options.ErrInvalidDuration}},
 	{"mode unknown", func(o *Options) { o.Mode = "x" }, flagError{"--mode", nil}},
 	{"log format unknown", func(o *Options) { o.LogFormat = "xml" }, flagError{"--log-format", nil}},
 	{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, flagError{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s", nil}},
@@ -81,12 +88,18 @@ func TestValidateAcceptsGoodFlags(t *testing.T) {
 		{"short test timings", func(o *Options) {
 			o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 2*time.Second, 1500*time.Millisecond, 300*time.Millisecond
 		}},
-		{"http disabled", func(o *Options) { o.HTTPAddress = "" }},
-		{"http on a free port", func(o *Options) { o.HTTPAddress = "127.0.0.1:0" }},
-		{"http on ipv6 loopback", func(o *Options) { o.HTTPAddress = "[::1]:8080" }},
-		{"http on a host name", func(o *Options) { o.HTTPAddress = "localhost:65535" }},
+		{"http disabled", func(o *Options) { o.MetricsAddress = "" }},
+		{"http on a free port", func(o *Options) { o.MetricsAddress = "127.0.0.1:0" }},
+		{"http on ipv6 loopback", func(o *Options) { o.MetricsAddress = "[::1]:8080" }},
+		{"http on a host name", func(o *Options) { o.MetricsAddress = "localhost:65535" }},
 		{"dotted secret name", func(o *Options) { o.SecretName = "telemetry.v1" }},
 		{"exporters with blanks", func(o *Options) { o.Exporters = " secret , " }},
+		{"http exporter configured", func(o *Options) {
+			o.Exporters, o.HTTP.URL, o.HTTP.Secret = "secret,http", "https://collector.example.com/api/v1/reports", "http-credentials"
+		}},
+		{"http exporter alone", func(o *Options) {
+			o.Exporters, o.HTTP.URL, o.HTTP.Secret = "http", "http://10.0.0.1:8080/api/v1/reports", "creds"
+		}},
 		{"one second interval", func(o *Options) { o.Interval, o.Debounce = time.Second, 100*time.Millisecond }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,7 +134,7 @@ func TestValidateReportsEveryBadFlagAtOnce(t *testing.T) {
 	o.SecretName, o.SecretNamespace, o.ConfigMapName = "Bad_Name", "a.b", "Bad_Name"
 	o.LeaderElectionID, o.LeaderElectionNamespace = "lease/1", "c.d"
 	o.Exporters = " , "
-	o.HTTPAddress = ":65536"
+	o.MetricsAddress = ":65536"
 	o.Interval, o.Debounce, o.MaxAge = time.Minute, time.Minute, -time.Second
 	o.RenewDeadline = o.LeaseDuration
 	o.LogFormat = "xml"
@@ -133,7 +146,7 @@ func TestValidateReportsEveryBadFlagAtOnce(t *testing.T) {
 		{"--leader-election-id", options.ErrInvalidName},
 		{"--leader-election-namespace", options.ErrInvalidName},
 		{"--exporters", options.ErrNoExporters},
-		{"--http-address", options.ErrInvalidAddress},
+		{"--metrics-address", options.ErrInvalidAddress},
 		{"--debounce", options.ErrInvalidDuration},
 		{"--max-age", options.ErrInvalidDuration},
 		{"--leader-election-renew-deadline", nil},
@@ -198,5 +211,62 @@ func TestExporterIntervalFlagOverridesInterval(t *testing.T) {
 	}
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestHTTPExporterDefaultsToADailyInterval(t *testing.T) {
+	o := NewOptions()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--interval=2h", "--exporters=secret,http", "--http-url=https://c.example", "--http-secret=creds"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.IntervalOf("http"); got != 24*time.Hour {
+		t.Fatalf("IntervalOf(http) = %s, want 24h whatever --interval says", got)
+	}
+	if got := o.IntervalOf("secret"); got != 2*time.Hour {
+		t.Fatalf("IntervalOf(secret) = %s, want --interval's 2h", got)
+	}
+	if err := fs.Parse([]string{"--http-interval=6h"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.IntervalOf("http"); got != 6*time.Hour {
+		t.Fatalf("IntervalOf(http) = %s, want 6h", got)
+	}
+	if !o.HTTP.Gzip || o.HTTP.Timeout != 30*time.Second {
+		t.Fatalf("http defaults: gzip %v, timeout %s; want true, 30s", o.HTTP.Gzip, o.HTTP.Timeout)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHTTPAddressIsADeprecatedAliasOfMetricsAddress(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, options.DefaultMetricsAddress},
+		{[]string{"--metrics-address=127.0.0.1:9090"}, "127.0.0.1:9090"},
+		{[]string{"--http-address=127.0.0.1:9091"}, "127.0.0.1:9091"},
+		{[]string{"--http-address="}, ""},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			o := NewOptions()
+			fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+			var out strings.Builder
+			fs.SetOutput(&out)
+			o.AddFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if o.MetricsAddress != tc.want {
+				t.Fatalf("MetricsAddress = %q, want %q", o.MetricsAddress, tc.want)
+			}
+			deprecated := len(tc.args) > 0 && strings.HasPrefix(tc.args[0], "--http-address")
+			if warned := strings.Contains(out.String(), "use --metrics-address"); warned != deprecated {
+				t.Fatalf("deprecation warning %q, want one only for --http-address", out.String())
+			}
+		})
 	}
 }

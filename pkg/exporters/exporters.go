@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"k8s.io/utils/clock"
 
+	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -24,8 +26,10 @@ var ErrUnknown = errors.New("unknown exporter")
 type Deps struct {
 	Report snapshot.Encoder // the report encoder, keyed for this install
 	Secret secret.Options   // client, cache and target of the secret exporter
-	Clock  clock.PassiveClock
-	Log    *logrus.Entry
+	// HTTP is the collector, credentials and transport of the http exporter.
+	HTTP  httpexporter.Options
+	Clock clock.PassiveClock
+	Log   *logrus.Entry
 }
 
 // Entry is one exporter of the table.
@@ -33,7 +37,10 @@ type Entry struct {
 	Name        string
 	Default     bool
 	Description string
-	New         func(d Deps) (manager.Exporter, error)
+	// Interval is how often the exporter runs unless --NAME-interval says
+	// otherwise; zero: --interval.
+	Interval time.Duration
+	New      func(d Deps) (manager.Exporter, error)
 }
 
 // Table lists every exporter, in the order they are documented.
@@ -48,6 +55,18 @@ var Table = []Entry{
 			o.Clock = d.Clock
 			o.Log = d.Log.WithField("exporter", "secret")
 			return secret.New(o)
+		},
+	},
+	{
+		Name:        "http",
+		Description: "POSTs the report, signed, to a collector (--http-url), with the token and signing key of a Secret (--http-secret)",
+		Interval:    httpexporter.DefaultInterval,
+		New: func(d Deps) (manager.Exporter, error) {
+			o := d.HTTP
+			o.Encoder = d.Report
+			o.Clock = d.Clock
+			o.Log = d.Log.WithField("exporter", "http")
+			return httpexporter.New(o)
 		},
 	},
 }

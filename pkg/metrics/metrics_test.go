@@ -298,8 +298,8 @@ func TestListenReportsBusyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ln.Close() }()
-	if _, err := Listen(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "--http-address") {
-		t.Fatalf("Listen on a busy address = %v, want an error naming --http-address", err)
+	if _, err := Listen(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "--metrics-address") {
+		t.Fatalf("Listen on a busy address = %v, want an error naming --metrics-address", err)
 	}
 }
 

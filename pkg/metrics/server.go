@@ -42,7 +42,7 @@ func (m *Metrics) Handler(ready func() error) http.Handler {
 func Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on --http-address %s: %w", addr, err)
+		return nil, fmt.Errorf("listening on --metrics-address %s: %w", addr, err)
 	}
 	return ln, nil
 }

@@ -31,7 +31,7 @@ var (
 	ErrInvalidName = errors.New("not a valid Kubernetes name")
 	// ErrNoExporters means --exporters selects none.
 	ErrNoExporters = errors.New("no exporter selected")
-	// ErrInvalidAddress marks an --http-address that cannot be listened on.
+	// ErrInvalidAddress marks a --metrics-address that cannot be listened on.
 	ErrInvalidAddress = errors.New("not a valid host:port address")
 	// ErrInvalidDuration marks a duration out of its range.
 	ErrInvalidDuration = errors.New("duration out of range")
@@ -47,7 +47,7 @@ const (
 // Defaults of the options that have a name of their own.
 const (
 	DefaultConfigMapName    = "telemetry-manager"
-	DefaultHTTPAddress      = ":8080"
+	DefaultMetricsAddress   = ":8080"
 	DefaultLeaderElectionID = "telemetry-manager"
 )
 
@@ -154,10 +154,18 @@ type Export struct {
 	// Intervals are the exporters' own intervals (--NAME-interval), by
 	// exporter name; 0 or absent means Interval.
 	Intervals map[string]time.Duration
+	// HTTP configures the http exporter.
+	HTTP HTTP
 }
 
 // NewExport returns the defaults.
 func NewExport() Export {
+	intervals := map[string]time.Duration{}
+	for _, e := range exporters.Table {
+		if e.Interval > 0 {
+			intervals[e.Name] = e.Interval
+		}
+	}
 	return Export{
 		Interval:        time.Hour,
 		MaxAge:          24 * time.Hour,
@@ -166,7 +174,8 @@ func NewExport() Export {
 		CreateNamespace: true,
 		Exporters:       strings.Join(exporters.Defaults(), ","),
 		ConfigMapName:   DefaultConfigMapName,
-		Intervals:       map[string]time.Duration{},
+		Intervals:       intervals,
+		HTTP:            NewHTTP(),
 	}
 }
 
@@ -204,11 +213,16 @@ func (o *Export) AddFlags(fs *pflag.FlagSet) {
 	if o.Intervals == nil {
 		o.Intervals = map[string]time.Duration{}
 	}
-	for _, name := range exporters.Names() {
-		d := o.Intervals[name]
-		o.Intervals[name] = d
-		fs.Var(durationValue{o.Intervals, name}, name+"-interval", "how often the "+name+" exporter runs (default: --interval)")
+	for _, e := range exporters.Table {
+		d := o.Intervals[e.Name]
+		o.Intervals[e.Name] = d
+		usage := "how often the " + e.Name + " exporter runs (default: --interval)"
+		if e.Interval > 0 {
+			usage = "how often the " + e.Name + " exporter runs (0: --interval)"
+		}
+		fs.Var(durationValue{o.Intervals, e.Name}, e.Name+"-interval", usage)
 	}
+	o.HTTP.AddFlags(fs)
 	fs.StringVar(&o.ConfigMapName, "config-map-name", o.ConfigMapName, "ConfigMap in --secret-namespace whose key \""+SwitchKey+"\" (\"true\" or \"false\") stops and resumes exporting at runtime; a missing ConfigMap means enabled")
 }
 
@@ -245,34 +259,55 @@ func (o *Export) Validate() error {
 		errs = append(errs, CheckName("--secret-target-namespace", o.SecretTargetNamespace, validation.IsDNS1123Label))
 	}
 	errs = append(errs, CheckName("--config-map-name", o.ConfigMapName, validation.IsDNS1123Subdomain))
-	if selected, err := exporters.Select(o.Exporters); err != nil {
+	selected, err := exporters.Select(o.Exporters)
+	if err != nil {
 		errs = append(errs, fmt.Errorf("--exporters: %w", err))
 	} else if len(selected) == 0 {
 		errs = append(errs, fmt.Errorf("--exporters %q: %w (valid: %s)", o.Exporters, ErrNoExporters, strings.Join(exporters.Names(), ", ")))
 	}
+	errs = append(errs, o.HTTP.Validate(o.Selected("http")))
 	return errors.Join(errs...)
+}
+
+// Selected reports whether --exporters selects the named exporter.
+func (o *Export) Selected(name string) bool {
+	selected, err := exporters.Select(o.Exporters)
+	if err != nil {
+		return false
+	}
+	for _, e := range selected {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Serving says where /metrics, /healthz and /readyz are served.
 type Serving struct {
-	// HTTPAddress serves /metrics, /healthz and /readyz; empty disables it.
-	HTTPAddress string
+	// MetricsAddress serves /metrics, /healthz and /readyz; empty disables it.
+	MetricsAddress string
 }
 
 // NewServing returns the defaults.
-func NewServing() Serving { return Serving{HTTPAddress: DefaultHTTPAddress} }
+func NewServing() Serving { return Serving{MetricsAddress: DefaultMetricsAddress} }
 
-// AddFlags registers --http-address.
+// AddFlags registers --metrics-address and its deprecated former name
+// --http-address, which sets the same value (the last one given wins).
 func (o *Serving) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "host:port serving /metrics, /healthz and /readyz; port 0 picks a free one (empty: none)")
+	const usage = "host:port serving /metrics, /healthz and /readyz; port 0 picks a free one (empty: none)"
+	fs.StringVar(&o.MetricsAddress, "metrics-address", o.MetricsAddress, usage)
+	fs.StringVar(&o.MetricsAddress, "http-address", o.MetricsAddress, usage)
+	// Fails only for a flag that does not exist.
+	_ = fs.MarkDeprecated("http-address", "use --metrics-address")
 }
 
 // Validate checks the address.
 func (o *Serving) Validate() error {
-	if o.HTTPAddress == "" {
+	if o.MetricsAddress == "" {
 		return nil
 	}
-	return checkAddress("--http-address", o.HTTPAddress)
+	return checkAddress("--metrics-address", o.MetricsAddress)
 }
 
 // LeaderElection says whether and how replicas elect the one that exports.

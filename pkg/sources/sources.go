@@ -123,8 +123,10 @@ type Sources struct {
 	onChange []func()
 	// caches are every informer, by kind, for readiness and metrics.
 	caches []*cacheStatus
-	clock  clock.PassiveClock
-	log    *logrus.Entry
+	// named are the caches of single Secrets (NamedSecret).
+	named []*NamedSecret
+	clock clock.PassiveClock
+	log   *logrus.Entry
 
 	// settings reads the install-uuid Setting in rancher mode; nil in
 	// kubernetes mode, where the identity Secret holds the install UUID.
@@ -419,6 +421,9 @@ func (s *Sources) changed() {
 // Start starts the caches.
 func (s *Sources) Start(ctx context.Context) error {
 	s.Secrets.Start(ctx)
+	for _, n := range s.named {
+		go n.run(ctx)
+	}
 	return s.Factory.Start(ctx, 1)
 }
 

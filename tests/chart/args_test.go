@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rancher/telemetry-manager/pkg/controller"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
@@ -69,7 +70,7 @@ func TestDeploymentArgs(t *testing.T) {
 		"--leader-election-lease-duration=15s",
 		"--leader-election-renew-deadline=10s",
 		"--leader-election-retry-period=2s",
-		"--http-address=:8080",
+		"--metrics-address=:8080",
 		"--disable-telemetry=false",
 		"--log-level=info",
 		"--log-format=json",
@@ -89,6 +90,59 @@ func TestSecretExporterValuesReachTheCommand(t *testing.T) {
 	}
 	if got := o.TargetNamespace(o.SecretNamespace); got != "reports" {
 		t.Errorf("secret target namespace = %q, want reports", got)
+	}
+}
+
+// TestHTTPExporterValuesReachTheCommand: the http exporter's values render
+// flags the real command takes, and a CA ConfigMap is mounted where
+// --http-ca-file points.
+func TestHTTPExporterValuesReachTheCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		set    []string
+		caFile string
+		mount  bool
+	}{
+		{"defaults", nil, "", false},
+		{"CA file", []string{"exporters.http.caFile=/etc/ssl/private-ca.pem"}, "/etc/ssl/private-ca.pem", false},
+		{"CA ConfigMap", []string{"exporters.http.caConfigMap=collector-ca"}, "/etc/telemetry-manager/http-ca/ca.crt", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			set := append([]string{
+				"exporters.http.enabled=true", "exporters.http.url=https://collector.example.com/api/v1/reports",
+				"exporters.http.secretName=http-credentials", "exporters.http.gzip=false", "exporters.http.timeout=10s",
+			}, tc.set...)
+			objs := render(t, release{set: set})
+			o := runOptions(t, containerArgs(t, objs))
+			if o.Exporters != "secret,http" {
+				t.Errorf("--exporters=%s, want secret,http", o.Exporters)
+			}
+			if o.HTTP.URL != "https://collector.example.com/api/v1/reports" || o.HTTP.Secret != "http-credentials" ||
+				o.HTTP.Gzip || o.HTTP.Timeout != 10*time.Second || o.HTTP.CAFile != tc.caFile {
+				t.Errorf("http options %+v, want the values", o.HTTP)
+			}
+			if got := o.IntervalOf("http"); got != 24*time.Hour {
+				t.Errorf("http interval = %s, want 24h", got)
+			}
+			d := find(t, objs, "Deployment")
+			volumes, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+			if got := len(volumes) == 1; got != tc.mount {
+				t.Errorf("volumes %v, want the CA ConfigMap mounted: %v", volumes, tc.mount)
+			}
+			if tc.mount {
+				cm, _, _ := unstructured.NestedString(volumes[0].(map[string]any), "configMap", "name")
+				if cm != "collector-ca" {
+					t.Errorf("volume of ConfigMap %q, want collector-ca", cm)
+				}
+			}
+		})
+	}
+	// Off by default: no --http-* flag at all.
+	for _, a := range containerArgs(t, render(t, release{})) {
+		if strings.HasPrefix(a, "--http-") {
+			t.Errorf("http exporter off, yet the chart passes %s", a)
+		}
 	}
 }
 

@@ -209,7 +209,7 @@ func (f *forbiddenRecorder) list() []string {
 // Secret is written and /readyz answers, then checks that the API server
 // refused none of its requests.
 func runController(t *testing.T, rel installed) {
-	args := slices.Concat(rel.args, []string{"--http-address=127.0.0.1:0"})
+	args := slices.Concat(rel.args, []string{"--metrics-address=127.0.0.1:0"})
 	o := runOptions(t, args)
 	if o.DisableTelemetry {
 		t.Fatal("telemetry is disabled in this release")

@@ -32,6 +32,13 @@ func TestSchemaRejects(t *testing.T) {
 		{"extra arg not a flag", []string{"extraArgs={debounce}"}, "extraArgs"},
 		{"several replicas without leader election", []string{"replicas=2", "leaderElection.enabled=false"}, "leaderElection.enabled"},
 		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name"},
+		{"http exporter without url", []string{"exporters.http.enabled=true", "exporters.http.secretName=creds"}, "exporters.http.url"},
+		{"http exporter without secret", []string{"exporters.http.enabled=true", "exporters.http.url=https://c.example"}, "exporters.http.secretName"},
+		{"http url not http", []string{"exporters.http.url=ftp://c.example"}, "url"},
+		{"http url with user information", []string{"exporters.http.url=https://u:p@c.example"}, "url"},
+		{"http secret name invalid", []string{"exporters.http.secretName=Bad_Name"}, "secretName"},
+		{"http timeout not a duration", []string{"exporters.http.timeout=30"}, "timeout"},
+		{"http CA file and ConfigMap", []string{"exporters.http.caFile=/ca.crt", "exporters.http.caConfigMap=ca"}, "exclude each other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -58,6 +65,7 @@ func TestSchemaAccepts(t *testing.T) {
 		{"no rbac", []string{"rbac.create=false"}},
 		{"numeric quantity", []string{"resources.limits.cpu=1"}},
 		{"scaled to zero", []string{"replicas=0"}},
+		{"http exporter", []string{"exporters.http.enabled=true", "exporters.http.url=https://collector.example.com:8443/api/v1/reports?install=1", "exporters.http.secretName=http-credentials"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

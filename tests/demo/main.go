@@ -66,7 +66,7 @@ func demo(bin string, keep bool) error {
 		return err
 	}
 	defer logFile.Close()
-	mgr := exec.Command(bin, "run", "--kubeconfig", env.KubeconfigPath, "--interval", "1m", "--http-address", "")
+	mgr := exec.Command(bin, "run", "--kubeconfig", env.KubeconfigPath, "--interval", "1m", "--metrics-address", "")
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	mgr.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := mgr.Start(); err != nil {

@@ -26,6 +26,9 @@ func flagTable(add func(*pflag.FlagSet)) string {
 	var b strings.Builder
 	b.WriteString("| flag | default | meaning |\n| --- | --- | --- |\n")
 	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Deprecated != "" {
+			return // a former name, kept working but not documented
+		}
 		def := f.DefValue
 		if f.Name == "kubeconfig" {
 			def = "" // $KUBECONFIG of whoever generated the table

@@ -64,7 +64,7 @@ func (s *syncBuffer) String() string {
 func TestSIGTERMExitsCleanly(t *testing.T) {
 	o := options(t)
 	cmd := exec.Command(binary(t), "run", "--kubeconfig", env.KubeconfigPath, "--mode", "rancher",
-		"--secret-namespace", o.SecretNamespace, "--interval", "1s", "--debounce", "100ms", "--log-level", "debug", "--http-address", "127.0.0.1:0")
+		"--secret-namespace", o.SecretNamespace, "--interval", "1s", "--debounce", "100ms", "--log-level", "debug", "--metrics-address", "127.0.0.1:0")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

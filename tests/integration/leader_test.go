@@ -73,7 +73,7 @@ func (r *replica) runs() int {
 // electionOptions are options with leader election at short test timings.
 func electionOptions(t *testing.T) *controller.Options {
 	o := options(t)
-	o.HTTPAddress = "127.0.0.1:0"
+	o.MetricsAddress = "127.0.0.1:0"
 	o.Interval = time.Second // the leader exports continuously
 	o.LeaderElect = true
 	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 2*time.Second, 1500*time.Millisecond, 300*time.Millisecond

@@ -82,7 +82,7 @@ func options(t *testing.T) *controller.Options {
 	o.SecretNamespace = "tm-" + fmt.Sprintf("%x", time.Now().UnixNano())[6:]
 	o.Debounce = 200 * time.Millisecond
 	o.Interval = time.Hour
-	o.HTTPAddress = "127.0.0.1:0" // tests run side by side: never a fixed port
+	o.MetricsAddress = "127.0.0.1:0" // tests run side by side: never a fixed port
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}

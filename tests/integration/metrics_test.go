@@ -76,7 +76,7 @@ func gauge(t *testing.T, m *metrics.Metrics, name, labels string) float64 {
 
 func TestMetricsAndHealthEndpoints(t *testing.T) {
 	o := options(t)
-	o.HTTPAddress = "127.0.0.1:0" // a free port; HTTPAddr tells which
+	o.MetricsAddress = "127.0.0.1:0" // a free port; HTTPAddr tells which
 	c := start(t, env.Config, o)
 	base := "http://" + c.HTTPAddr()
 

@@ -58,7 +58,7 @@ func secretGone(o *controller.Options) func() (bool, error) {
 
 func TestSwitchStopsAndResumesExporting(t *testing.T) {
 	o := options(t)
-	o.HTTPAddress = ""
+	o.MetricsAddress = ""
 	o.Interval = time.Second // an enabled exporter would run every second
 	c := start(t, env.Config, o)
 	waitPayload(t, o, "the payload", func(report.Report) bool { return true })
@@ -92,7 +92,7 @@ func TestSwitchStopsAndResumesExporting(t *testing.T) {
 
 func TestSwitchDisabledAtStartExportsNothing(t *testing.T) {
 	o := options(t)
-	o.HTTPAddress = ""
+	o.MetricsAddress = ""
 	o.Interval = time.Second
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.SecretNamespace}}
 	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
@@ -118,7 +118,7 @@ func TestSwitchDisabledAtStartExportsNothing(t *testing.T) {
 
 func TestSwitchMissingConfigMapMeansEnabled(t *testing.T) {
 	o := options(t)
-	o.HTTPAddress = ""
+	o.MetricsAddress = ""
 	o.ConfigMapName = "no-such-switch"
 	c := start(t, env.Config, o)
 	waitPayload(t, o, "the payload", func(report.Report) bool { return true })
@@ -156,7 +156,7 @@ func TestDisableTelemetryOpensNoConnection(t *testing.T) {
 
 	o := options(t)
 	o.DisableTelemetry = true
-	o.HTTPAddress = freeAddress(t)
+	o.MetricsAddress = freeAddress(t)
 	log := logrus.New()
 	log.SetOutput(testWriter{t})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,7 +165,7 @@ func TestDisableTelemetryOpensNoConnection(t *testing.T) {
 	go func() { done <- controller.Run(ctx, cfg, o, logrus.NewEntry(log)) }()
 
 	// Probes pass, and the metrics say telemetry is off.
-	base := "http://" + o.HTTPAddress
+	base := "http://" + o.MetricsAddress
 	for _, path := range []string{"/healthz", "/readyz"} {
 		eventually(t, path+" answering 200", func() (bool, error) {
 			code, body, err := httpGet(base + path)

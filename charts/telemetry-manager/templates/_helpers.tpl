@@ -88,6 +88,9 @@ exporter table of pkg/exporters.
 {{- if .Values.exporters.secret.enabled -}}
 {{- $names = append $names "secret" -}}
 {{- end -}}
+{{- if .Values.exporters.http.enabled -}}
+{{- $names = append $names "http" -}}
+{{- end -}}
 {{- join "," $names -}}
 {{- end -}}
 
@@ -112,6 +115,19 @@ Checks of combinations the schema cannot express.
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) -}}
 {{- fail "replicas above 1 need leaderElection.enabled=true, or every replica would export" -}}
 {{- end -}}
+{{- with .Values.exporters.http -}}
+{{- if .enabled -}}
+{{- if not .url -}}
+{{- fail "exporters.http.enabled=true needs exporters.http.url, the collector URL" -}}
+{{- end -}}
+{{- if not .secretName -}}
+{{- fail "exporters.http.enabled=true needs exporters.http.secretName, the Secret with signingKey (and token)" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .caFile .caConfigMap -}}
+{{- fail "exporters.http.caFile and exporters.http.caConfigMap exclude each other" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -122,4 +138,12 @@ namespace, else empty.
 {{- with .Values.exporters.secret.namespace -}}
 {{- if ne . $.Release.Namespace -}}{{ . }}{{- end -}}
 {{- end -}}
+{{- end }}
+
+
+{{/*
+Directory the http exporter's CA ConfigMap is mounted at.
+*/}}
+{{- define "telemetry-manager.httpCADir" -}}
+/etc/telemetry-manager/http-ca
 {{- end }}

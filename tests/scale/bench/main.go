@@ -330,7 +330,7 @@ func measureManager(ctx context.Context, o options, env *testenv.Env, cl *loadge
 	}
 	defer logFile.Close()
 	cmd := exec.Command(o.manager, "run", "--kubeconfig", env.KubeconfigPath, "--mode", "rancher",
-		"--secret-namespace", o.secretNamespace, "--secret-name", o.secretName, "--http-address", addr)
+		"--secret-namespace", o.secretNamespace, "--secret-name", o.secretName, "--metrics-address", addr)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	kube, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
