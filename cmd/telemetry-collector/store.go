@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/rancher/telemetry-manager/pkg/collector/store"
 )
 
-// errNoDriver is returned for a --database whose driver is not built in.
-var errNoDriver = errors.New("no store driver built in for this database")
-
-// openStore opens the store that --database names. It is the one place
-// the command chooses its storage drivers.
-func openStore(context.Context, string) (store.Store, error) {
-	return nil, errNoDriver
+// openStore opens the store that --database names: a SQLite file or a
+// PostgreSQL database, with their default options.
+func openStore(ctx context.Context, spec string) (store.Store, error) {
+	return store.Open(ctx, spec, store.NewOptions(), logrus.NewEntry(logrus.StandardLogger()).WithField("component", "store"))
 }

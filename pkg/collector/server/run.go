@@ -19,9 +19,6 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/collector/store"
 )
 
-// pruneInterval is how often reports past the retention are deleted.
-const pruneInterval = time.Hour
-
 // OpenFunc opens the store a --database value names.
 type OpenFunc func(ctx context.Context, spec string) (store.Store, error)
 
@@ -82,7 +79,7 @@ func Run(ctx context.Context, o *Options, open OpenFunc, log *logrus.Entry) erro
 	if tokens != nil {
 		wg.Go(func() { tokens.Watch(bg, clk, o.ReloadInterval) })
 	}
-	wg.Go(func() { prune(bg, st, clk, o.Retention, log) })
+	wg.Go(func() { store.RunPruner(bg, st, o.Retention, store.DefaultPruneInterval, clk, log) })
 	defer func() {
 		stopBG()
 		wg.Wait()
@@ -109,27 +106,6 @@ func Run(ctx context.Context, o *Options, open OpenFunc, log *logrus.Entry) erro
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// prune deletes the reports older than retention now and every
-// pruneInterval until ctx ends.
-func prune(ctx context.Context, st store.Store, clk clock.WithTicker, retention time.Duration, log *logrus.Entry) {
-	t := clk.NewTicker(pruneInterval)
-	defer t.Stop()
-	for {
-		n, err := st.Prune(ctx, clk.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.WithError(err).Warn("pruning old reports")
-		case n > 0:
-			log.WithField("deleted", n).Info("pruned reports past the retention")
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-	}
 }
 
 // addrPattern matches IPv4 and bracketed IPv6 addresses with an optional
