@@ -77,6 +77,7 @@ func BenchmarkWatchDecode(b *testing.B) {
 		ns   runtime.NegotiatedSerializer
 	}{
 		{"stock", stockSerializer(b)},
+		{"codecs", codecsFor(b)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := watchDecoder(b, bc.ns, &loopReader{data: data})
@@ -97,4 +98,13 @@ func BenchmarkWatchDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+func codecsFor(tb testing.TB) runtime.NegotiatedSerializer {
+	tb.Helper()
+	scheme := runtime.NewScheme()
+	if err := AddToScheme(scheme); err != nil {
+		tb.Fatal(err)
+	}
+	return NewCodecs(scheme)
 }
