@@ -354,7 +354,7 @@ func (n *Node) begin()                     {}
 func (n *Node) member(b, key []byte, i, depth int) (int, error) {
 	switch string(key) {
 	case "metadata":
-		return readMeta(b, i, &n.ObjectMeta)
+		return readObjectMeta(b, i, depth, &n.ObjectMeta)
 	case "spec":
 		return n.Spec.read(b, i, depth)
 	case "status":
@@ -370,7 +370,7 @@ func (c *Cluster) begin()                     {}
 func (c *Cluster) member(b, key []byte, i, depth int) (int, error) {
 	switch string(key) {
 	case "metadata":
-		return readMeta(b, i, &c.ObjectMeta)
+		return readObjectMeta(b, i, depth, &c.ObjectMeta)
 	case "status":
 		return c.Status.read(b, i, depth)
 	}
@@ -384,7 +384,7 @@ func (f *Feature) begin()                     {}
 func (f *Feature) member(b, key []byte, i, depth int) (int, error) {
 	switch string(key) {
 	case "metadata":
-		return readMeta(b, i, &f.ObjectMeta)
+		return readObjectMeta(b, i, depth, &f.ObjectMeta)
 	case "spec":
 		return f.Spec.read(b, i, depth)
 	case "status":
@@ -402,7 +402,7 @@ func (s *Setting) begin() { *s = Setting{} }
 func (s *Setting) member(b, key []byte, i, depth int) (int, error) {
 	switch string(key) {
 	case "metadata":
-		return readMeta(b, i, &s.ObjectMeta)
+		return readObjectMeta(b, i, depth, &s.ObjectMeta)
 	case "value", "default":
 		var v String
 		end, err := readLeaf(b, i, depth, &v)

@@ -1,6 +1,7 @@
 package v3
 
 import (
+	"bytes"
 	"errors"
 	"unicode/utf8"
 
@@ -35,16 +36,31 @@ func skipSpace(b []byte, i int) int {
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
+// inString marks the bytes a string holds without an escape: not a quote,
+// a backslash or a control character.
+var inString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // skipString returns the index after the string starting at b[i] ('"')
 // and whether it holds an escape. Escapes must be valid and control
 // characters escaped; invalid UTF-8 is accepted, as encoding/json does.
 func skipString(b []byte, i int) (int, bool, error) {
 	escaped := false
 	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
+		for j < len(b) && inString[b[j]] {
+			j++
+		}
+		if j == len(b) {
+			break
+		}
+		switch b[j] {
+		case '"':
 			return j + 1, escaped, nil
-		case c == '\\':
+		case '\\':
 			escaped = true
 			if j+1 >= len(b) {
 				return 0, false, errSyntax
@@ -60,11 +76,32 @@ func skipString(b []byte, i int) (int, bool, error) {
 			default:
 				return 0, false, errSyntax
 			}
-		case c < 0x20:
+		default: // a control character
 			return 0, false, errSyntax
 		}
 	}
 	return 0, false, errSyntax
+}
+
+// closeQuote returns the index of the quote that ends the string whose
+// body starts at b[s], searching from b[j]; -1 when b ends first. It does
+// not check the string.
+func closeQuote(b []byte, s, j int) int {
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		q := j + k
+		p := q - 1
+		for p >= s && b[p] == '\\' {
+			p--
+		}
+		if (q-1-p)%2 == 0 {
+			return q
+		}
+		j = q + 1
+	}
 }
 
 func skipDigits(b []byte, i int) int {
@@ -155,10 +192,8 @@ func matchValue(b []byte, i int) (int, error) {
 	for j := i; j < len(b); j++ {
 		switch b[j] {
 		case '"':
-			for j++; j < len(b) && b[j] != '"'; j++ {
-				if b[j] == '\\' {
-					j++
-				}
+			if j = closeQuote(b, j+1, j+1); j < 0 {
+				return 0, errSyntax
 			}
 		case '{', '[':
 			depth++
@@ -198,7 +233,7 @@ func walkObject(b []byte, i, depth int, f memberFunc) (int, Kind, error) {
 			return 0, KindNone, err
 		}
 		key := b[i+1 : end-1]
-		if escaped && f != nil {
+		if f != nil && (escaped || !utf8.Valid(key)) {
 			var k string
 			if err := utiljson.UnmarshalCaseSensitivePreserveInts(b[i:end], &k); err != nil {
 				return 0, KindNone, err

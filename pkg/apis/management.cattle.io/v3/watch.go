@@ -41,7 +41,8 @@ type frameReader struct {
 	// is the part of the next frame scanned so far.
 	start, end, scan int
 	depth            int
-	inString, escape bool
+	inString         bool // the scan stopped in a string, whose body starts at buf[start+strBody]
+	strBody          int
 	pending          []byte // the rest of a frame larger than the caller's buffer
 	err              error
 }
@@ -95,23 +96,29 @@ func (f *frameReader) scanFrame() ([]byte, bool, error) {
 		}
 	}
 	b := f.buf[:f.end]
-	for j := f.start + f.scan; j < len(b); j++ {
-		c := b[j]
-		switch {
-		case f.escape:
-			f.escape = false
-		case f.inString:
-			switch c {
-			case '\\':
-				f.escape = true
-			case '"':
-				f.inString = false
+	j := f.start + f.scan
+	if f.inString {
+		// The string began in an earlier read: finish it.
+		q := closeQuote(b, f.start+f.strBody, j)
+		if q < 0 {
+			f.scan = len(b) - f.start
+			return nil, false, f.checkSize()
+		}
+		f.inString, j = false, q+1
+	}
+	for ; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			q := closeQuote(b, j+1, j+1)
+			if q < 0 {
+				f.inString, f.strBody = true, j+1-f.start
+				f.scan = len(b) - f.start
+				return nil, false, f.checkSize()
 			}
-		case c == '"':
-			f.inString = true
-		case c == '{' || c == '[':
+			j = q
+		case '{', '[':
 			f.depth++
-		case c == '}' || c == ']':
+		case '}', ']':
 			f.depth--
 			if f.depth == 0 {
 				frame := b[f.start : j+1]
@@ -121,10 +128,14 @@ func (f *frameReader) scanFrame() ([]byte, bool, error) {
 		}
 	}
 	f.scan = len(b) - f.start
+	return nil, false, f.checkSize()
+}
+
+func (f *frameReader) checkSize() error {
 	if f.scan > maxFrame {
-		return nil, false, ErrFrameTooLarge
+		return ErrFrameTooLarge
 	}
-	return nil, false, nil
+	return nil
 }
 
 // fill reads more of the stream, keeping the frame being scanned.
