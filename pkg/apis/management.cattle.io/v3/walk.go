@@ -245,9 +245,13 @@ func walkObject(b []byte, i, depth int, f memberFunc) (int, Kind, error) {
 			return 0, KindNone, errSyntax
 		}
 		i = skipSpace(b, i+1)
-		if f == nil {
+		switch {
+		case i >= len(b):
+			// Member functions may read b[i].
+			err = errSyntax
+		case f == nil:
 			i, err = skipValue(b, i, depth)
-		} else {
+		default:
 			i, err = f(key, i, depth)
 		}
 		if err != nil {
@@ -278,9 +282,12 @@ func walkArray(b []byte, i, depth int, f memberFunc) (int, error) {
 	}
 	for {
 		var err error
-		if f == nil {
+		switch {
+		case i >= len(b):
+			err = errSyntax
+		case f == nil:
 			i, err = skipValue(b, i, depth)
-		} else {
+		default:
 			i, err = f(nil, i, depth)
 		}
 		if err != nil {
@@ -367,9 +374,9 @@ func members(b []byte, f func(key, value []byte) error) (Kind, error) {
 
 // plainString returns the value of a JSON string without escapes, and
 // false when it needs the full decoder (escapes, invalid UTF-8, which
-// encoding/json replaces).
+// encoding/json replaces) or b is not a string.
 func plainString(b []byte) (string, bool) {
-	if len(b) < 2 {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return "", false
 	}
 	body := b[1 : len(b)-1]

@@ -75,7 +75,7 @@ func (f *frameReader) next() ([]byte, error) {
 			return frame, err
 		}
 		if f.err != nil {
-			if f.err == io.EOF && f.start+f.scan < f.end {
+			if f.err == io.EOF && f.scan > 0 {
 				return nil, io.ErrUnexpectedEOF
 			}
 			return nil, f.err
