@@ -111,8 +111,9 @@ func (d *jsonDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, int
 	if err == nil {
 		return obj, gvk, nil
 	}
-	if t != nil {
-		// Decoding stopped half way: start the stock decoder afresh.
+	if obj != nil && obj == t {
+		// Decoding stopped half way through into: the stock decoder
+		// starts afresh.
 		reset(t)
 	}
 	return d.Serializer.Decode(data, defaults, into)
@@ -142,8 +143,8 @@ func reset(t target) {
 
 // decode reads data in one pass into into, or into a new object of the
 // kind data names when into is nil. Any error means the stock decoder
-// must read data.
-func (d *jsonDecoder) decode(data []byte, defaults *schema.GroupVersionKind, into target) (runtime.Object, *schema.GroupVersionKind, error) {
+// must read data; the object returned with it, if any, was partly filled.
+func (d *jsonDecoder) decode(data []byte, defaults *schema.GroupVersionKind, into target) (target, *schema.GroupVersionKind, error) {
 	var (
 		apiVersion, kind    string
 		hasVersion, hasKind bool
@@ -238,11 +239,11 @@ func (d *jsonDecoder) decode(data []byte, defaults *schema.GroupVersionKind, int
 		return end, err
 	})
 	if err != nil {
-		return nil, nil, err
+		return obj, nil, err
 	}
 	if obj == nil {
 		if err := choose(); err != nil {
-			return nil, nil, err
+			return obj, nil, err
 		}
 	}
 	tm := obj.typeMeta()
