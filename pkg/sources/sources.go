@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/rancher/lasso/pkg/cache"
+	"github.com/rancher/lasso/pkg/client"
 	"github.com/rancher/lasso/pkg/controller"
 	"github.com/rancher/wrangler/v3/pkg/generated/controllers/core"
 	"github.com/rancher/wrangler/v3/pkg/generic"
@@ -219,17 +220,20 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 
 	scheme := Scheme()
 	configMapGVK := corev1.SchemeGroupVersion.WithKind("ConfigMap")
-	src.Factory, err = controller.NewSharedControllerFactoryFromConfigWithOptions(cfg, scheme, &controller.SharedControllerFactoryOptions{
-		CacheOptions: &cache.SharedCacheFactoryOptions{
-			// ConfigMaps are read only in the telemetry namespace, which
-			// is all that the chart's Role allows. Secrets have caches of
-			// their own, per namespace (Secrets).
-			KindNamespace: map[schema.GroupVersionKind]string{configMapGVK: o.Namespace},
-		},
-	})
+	stockClients, err := client.NewSharedClientFactory(cfg, &client.SharedClientFactoryOptions{Scheme: scheme})
 	if err != nil {
-		return nil, fmt.Errorf("building controller factory: %w", err)
+		return nil, fmt.Errorf("building client factory: %w", err)
 	}
+	clients, err := newRancherClients(stockClients, cfg, scheme)
+	if err != nil {
+		return nil, err
+	}
+	src.Factory = controller.NewSharedControllerFactory(cache.NewSharedCachedFactory(clients, &cache.SharedCacheFactoryOptions{
+		// ConfigMaps are read only in the telemetry namespace, which is
+		// all that the chart's Role allows. Secrets have caches of their
+		// own, per namespace (Secrets).
+		KindNamespace: map[schema.GroupVersionKind]string{configMapGVK: o.Namespace},
+	}), nil)
 	coreFactory, err := core.NewFactoryFromConfigWithOptions(cfg, &core.FactoryOptions{SharedControllerFactory: src.Factory})
 	if err != nil {
 		return nil, fmt.Errorf("building core factory: %w", err)

@@ -37,6 +37,26 @@ func wireDecoder(tb testing.TB) runtime.Decoder {
 	return cf.DecoderToVersion(info.Serializer, SchemeGroupVersion)
 }
 
+func testScheme(tb testing.TB) *runtime.Scheme {
+	tb.Helper()
+	scheme := runtime.NewScheme()
+	if err := AddToScheme(scheme); err != nil {
+		tb.Fatal(err)
+	}
+	return scheme
+}
+
+// codecsDecoder is wireDecoder with Codecs.
+func codecsDecoder(tb testing.TB) runtime.Decoder {
+	tb.Helper()
+	cf := NewCodecs(testScheme(tb))
+	info, ok := runtime.SerializerInfoForMediaType(cf.SupportedMediaTypes(), runtime.ContentTypeJSON)
+	if !ok {
+		tb.Fatal("no JSON serializer")
+	}
+	return cf.DecoderToVersion(info.Serializer, SchemeGroupVersion)
+}
+
 // slimMeta replicates the informer transform that runs before a v3 object
 // enters a cache (TransformMeta in this package):
 // it drops managed fields, annotations, labels, owner references and
@@ -66,12 +86,27 @@ func compactJSON(tb testing.TB, path string) []byte {
 // the informer's wire decoder, and encoding/json (payload --from-file).
 func decoders(t *testing.T) map[string]func(data []byte, into runtime.Object) error {
 	wire := wireDecoder(t)
+	codecs := codecsDecoder(t)
+	onePass := &jsonDecoder{scheme: testScheme(t)}
 	return map[string]func([]byte, runtime.Object) error{
 		"wire": func(data []byte, into runtime.Object) error {
 			_, _, err := wire.Decode(data, nil, into)
 			return err
 		},
 		"encoding/json": func(data []byte, into runtime.Object) error { return json.Unmarshal(data, into) },
+		"codecs": func(data []byte, into runtime.Object) error {
+			_, _, err := codecs.Decode(data, nil, into)
+			return err
+		},
+		// The one-pass decoder alone, without the stock decoder behind it.
+		"one-pass": func(data []byte, into runtime.Object) error {
+			t, ok := into.(target)
+			if !ok {
+				return fmt.Errorf("%T is not a kind of this package", into)
+			}
+			_, _, err := onePass.decode(data, nil, t)
+			return err
+		},
 	}
 }
 

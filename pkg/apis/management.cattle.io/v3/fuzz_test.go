@@ -59,3 +59,19 @@ func checkBounded(t *testing.T, obj runtime.Object) {
 		}
 	}
 }
+
+// FuzzCodecs decodes arbitrary documents with Codecs and with the stock
+// decoder, into nil and into each kind: both must fail, or both give the
+// same object.
+func FuzzCodecs(f *testing.F) {
+	for _, tc := range codecDocs {
+		f.Add([]byte(tc.doc))
+	}
+	f.Add(compactJSON(f, nodeFile))
+	stock, codecs := stockDecoder(f), codecsDecoder(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, newInto := range newObjects {
+			compareDecoders(t, stock, codecs, data, newInto)
+		}
+	})
+}

@@ -92,8 +92,12 @@ func (l ResourceList) Empty() bool { return l.CPU == nil && l.Memory == nil }
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (l *ResourceList) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return l.read(b, i, 0) })
+}
+
+func (l *ResourceList) read(b []byte, i, depth int) (int, error) {
 	*l = ResourceList{}
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		var q **Quantity
 		switch string(key) {
 		case "cpu":
@@ -101,13 +105,13 @@ func (l *ResourceList) UnmarshalJSON(b []byte) error {
 		case "memory":
 			q = &l.Memory
 		default:
-			return nil
+			return skipValue(b, i, depth)
 		}
 		*q = new(Quantity)
-		return (*q).UnmarshalJSON(v)
+		return readLeaf(b, i, depth, *q)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	l.problems.object("", k)
 	for _, name := range readQuantities {
@@ -115,7 +119,7 @@ func (l *ResourceList) UnmarshalJSON(b []byte) error {
 			l.problems.check(name, q.Bad, "a quantity (string or number)")
 		}
 	}
-	return nil
+	return end, nil
 }
 
 // Cluster is a cluster managed by Rancher. The upstream cluster is named "local".
@@ -146,25 +150,29 @@ type ClusterStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *ClusterStatus) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return s.read(b, i, 0) })
+}
+
+func (s *ClusterStatus) read(b []byte, i, depth int) (int, error) {
 	*s = ClusterStatus{}
 	var driver, provider String
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		switch string(key) {
 		case "driver":
-			return driver.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &driver)
 		case "provider":
-			return provider.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &provider)
 		case "version":
-			return s.Version.UnmarshalJSON(v)
+			return s.Version.read(b, i, depth)
 		case "capacity":
-			return s.Capacity.UnmarshalJSON(v)
+			return s.Capacity.read(b, i, depth)
 		case "allocatable":
-			return s.Allocatable.UnmarshalJSON(v)
+			return s.Allocatable.read(b, i, depth)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.Driver, s.Provider = driver.Value, provider.Value
 	s.problems.object("", k)
@@ -173,7 +181,7 @@ func (s *ClusterStatus) UnmarshalJSON(b []byte) error {
 	s.problems.nest("version", &s.Version.problems)
 	s.problems.nest("capacity", &s.Capacity.problems)
 	s.problems.nest("allocatable", &s.Allocatable.problems)
-	return nil
+	return end, nil
 }
 
 // VersionInfo is the Kubernetes version of a cluster.
@@ -185,21 +193,25 @@ type VersionInfo struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (v *VersionInfo) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return v.read(b, i, 0) })
+}
+
+func (v *VersionInfo) read(b []byte, i, depth int) (int, error) {
 	*v = VersionInfo{}
 	var git String
-	k, err := members(b, func(key, val []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		if string(key) == "gitVersion" {
-			return git.UnmarshalJSON(val)
+			return readLeaf(b, i, depth, &git)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	v.GitVersion = git.Value
 	v.problems.object("", k)
 	v.problems.string("gitVersion", git)
-	return nil
+	return end, nil
 }
 
 // ClusterList is a list of Clusters.
@@ -235,28 +247,32 @@ type NodeSpec struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *NodeSpec) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return s.read(b, i, 0) })
+}
+
+func (s *NodeSpec) read(b []byte, i, depth int) (int, error) {
 	*s = NodeSpec{}
 	var etcd, controlPlane, worker Bool
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		switch string(key) {
 		case "etcd":
-			return etcd.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &etcd)
 		case "controlPlane":
-			return controlPlane.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &controlPlane)
 		case "worker":
-			return worker.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &worker)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.Etcd, s.ControlPlane, s.Worker = etcd.Value, controlPlane.Value, worker.Value
 	s.problems.object("", k)
 	s.problems.bool("etcd", etcd)
 	s.problems.bool("controlPlane", controlPlane)
 	s.problems.bool("worker", worker)
-	return nil
+	return end, nil
 }
 
 // NodeStatus holds the part of the node's status that telemetry reads.
@@ -268,19 +284,23 @@ type NodeStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *NodeStatus) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return s.read(b, i, 0) })
+}
+
+func (s *NodeStatus) read(b []byte, i, depth int) (int, error) {
 	*s = NodeStatus{}
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		if string(key) == "internalNodeStatus" {
-			return s.InternalNodeStatus.UnmarshalJSON(v)
+			return s.InternalNodeStatus.read(b, i, depth)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.problems.object("", k)
 	s.problems.nest("internalNodeStatus", &s.InternalNodeStatus.problems)
-	return nil
+	return end, nil
 }
 
 // InternalNodeStatus mirrors the read fields of core/v1 NodeStatus. Addresses,
@@ -295,26 +315,30 @@ type InternalNodeStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *InternalNodeStatus) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return s.read(b, i, 0) })
+}
+
+func (s *InternalNodeStatus) read(b []byte, i, depth int) (int, error) {
 	*s = InternalNodeStatus{}
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		switch string(key) {
 		case "capacity":
-			return s.Capacity.UnmarshalJSON(v)
+			return s.Capacity.read(b, i, depth)
 		case "allocatable":
-			return s.Allocatable.UnmarshalJSON(v)
+			return s.Allocatable.read(b, i, depth)
 		case "nodeInfo":
-			return s.NodeInfo.UnmarshalJSON(v)
+			return s.NodeInfo.read(b, i, depth)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.problems.object("", k)
 	s.problems.nest("capacity", &s.Capacity.problems)
 	s.problems.nest("allocatable", &s.Allocatable.problems)
 	s.problems.nest("nodeInfo", &s.NodeInfo.problems)
-	return nil
+	return end, nil
 }
 
 // NodeInfo is the system information of a node. Machine and boot ids and the
@@ -332,27 +356,34 @@ type NodeInfo struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (n *NodeInfo) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return n.read(b, i, 0) })
+}
+
+func (n *NodeInfo) read(b []byte, i, depth int) (int, error) {
 	*n = NodeInfo{}
 	var arch, os, image, kernel, runtime, kubelet String
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
+		var v *String
 		switch string(key) {
 		case "architecture":
-			return arch.UnmarshalJSON(v)
+			v = &arch
 		case "operatingSystem":
-			return os.UnmarshalJSON(v)
+			v = &os
 		case "osImage":
-			return image.UnmarshalJSON(v)
+			v = &image
 		case "kernelVersion":
-			return kernel.UnmarshalJSON(v)
+			v = &kernel
 		case "containerRuntimeVersion":
-			return runtime.UnmarshalJSON(v)
+			v = &runtime
 		case "kubeletVersion":
-			return kubelet.UnmarshalJSON(v)
+			v = &kubelet
+		default:
+			return skipValue(b, i, depth)
 		}
-		return nil
+		return readLeaf(b, i, depth, v)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	*n = NodeInfo{
 		Architecture:            arch.Value,
@@ -369,7 +400,7 @@ func (n *NodeInfo) UnmarshalJSON(b []byte) error {
 	n.problems.string("kernelVersion", kernel)
 	n.problems.string("containerRuntimeVersion", runtime)
 	n.problems.string("kubeletVersion", kubelet)
-	return nil
+	return end, nil
 }
 
 // NodeList is a list of Nodes.
@@ -450,21 +481,25 @@ type FeatureSpec struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *FeatureSpec) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return s.read(b, i, 0) })
+}
+
+func (s *FeatureSpec) read(b []byte, i, depth int) (int, error) {
 	*s = FeatureSpec{}
 	var value OptionalBool
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		if string(key) == "value" {
-			return value.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &value)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.Value = value.Ptr()
 	s.problems.object("", k)
 	s.problems.optionalBool("value", value)
-	return nil
+	return end, nil
 }
 
 // FeatureStatus holds the default and the locked value of a feature.
@@ -477,25 +512,29 @@ type FeatureStatus struct {
 
 // UnmarshalJSON accepts every JSON type; see the package comment.
 func (s *FeatureStatus) UnmarshalJSON(b []byte) error {
+	return decodeWhole(b, func(i int) (int, error) { return s.read(b, i, 0) })
+}
+
+func (s *FeatureStatus) read(b []byte, i, depth int) (int, error) {
 	*s = FeatureStatus{}
 	var def, locked OptionalBool
-	k, err := members(b, func(key, v []byte) error {
+	end, k, err := readObject(b, i, depth, func(key []byte, i, depth int) (int, error) {
 		switch string(key) {
 		case "default":
-			return def.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &def)
 		case "lockedValue":
-			return locked.UnmarshalJSON(v)
+			return readLeaf(b, i, depth, &locked)
 		}
-		return nil
+		return skipValue(b, i, depth)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.Default, s.LockedValue = def.Ptr(), locked.Ptr()
 	s.problems.object("", k)
 	s.problems.optionalBool("default", def)
 	s.problems.optionalBool("lockedValue", locked)
-	return nil
+	return end, nil
 }
 
 // Enabled reports whether the feature is on: the locked value when set, else
