@@ -92,7 +92,7 @@ func BenchmarkWatchDecode(b *testing.B) {
 				if !ok || n.Status.InternalNodeStatus.NodeInfo.Architecture != "amd64" {
 					b.Fatalf("decoded %#v", obj)
 				}
-				if _, err := TransformNode(n); err != nil {
+				if _, err := TransformMeta(n); err != nil {
 					b.Fatal(err)
 				}
 			}
