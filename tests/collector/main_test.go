@@ -162,6 +162,7 @@ func (c *collector) start() {
 	eventually(c.t, "the collector on "+c.addr+" to be ready", func() (bool, error) {
 		select {
 		case err := <-c.exited:
+			c.cmd = nil
 			c.t.Fatalf("the collector exited at start: %v\n%s", err, c.logs.String())
 		default:
 		}
