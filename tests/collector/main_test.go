@@ -65,13 +65,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building telemetry-collector: %v\n%s", err, out)
 		return 1
 	}
-	var client *fixtures.Client
-	env, client, err = fixtures.StartSample(ctx, testenv.Options{})
+	env, _, err = fixtures.StartSample(ctx, testenv.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	_ = client
 	defer env.Stop()
 	if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
 		fmt.Fprintln(os.Stderr, err)
