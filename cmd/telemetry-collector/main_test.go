@@ -45,14 +45,16 @@ func TestInvalidFlagsAreAllReported(t *testing.T) {
 	}
 }
 
-func TestUnknownStoreDriverFails(t *testing.T) {
+// TestUnreachablePostgresFailsWithoutPassword starts against a PostgreSQL
+// URL nothing answers: the command exits 1 and its error hides the password.
+func TestUnreachablePostgresFailsWithoutPassword(t *testing.T) {
 	keys := filepath.Join(t.TempDir(), "keys")
 	if err := os.WriteFile(keys, []byte("collector-test-signing-key-0001\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	code := run(t.Context(), []string{"--listen", "127.0.0.1:0", "--signing-keys-file", keys, "--database", "postgres://u:secret@db/x"}, &stderr, openStore)
-	if code != 1 || !strings.Contains(stderr.String(), "no store driver") || strings.Contains(stderr.String(), "secret") {
+	code := run(t.Context(), []string{"--listen", "127.0.0.1:0", "--signing-keys-file", keys, "--database", "postgres://u:secret@" + freeAddr(t) + "/x?connect_timeout=5"}, &stderr, openStore)
+	if code != 1 || !strings.Contains(stderr.String(), "opening the store") || strings.Contains(stderr.String(), "secret") {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
 	}
 }

@@ -1,6 +1,7 @@
 // Package memstore is an in-memory store.Store for tests of the collector:
-// it keeps reports in a slice, deduplicates by idempotency key, and can be
-// told to fail. The collector binary never imports it.
+// it keeps reports in a slice, deduplicates by idempotency key, records a
+// sighting per install and UTC day as the real stores do, and can be told
+// to fail. The collector binary never imports it.
 package memstore
 
 import (
@@ -22,15 +23,27 @@ var ErrInjected = errors.New("memstore: injected failure")
 type Store struct {
 	mu      sync.Mutex
 	reports []store.Report
-	fail    bool
-	closed  bool
-	next    int
+	// sightings holds, per install and UTC day, the report seen last.
+	sightings map[sightingKey]sighting
+	fail      bool
+	closed    bool
+	next      int
 }
 
 var _ store.Store = (*Store)(nil)
 
+type sightingKey struct {
+	install string
+	day     time.Time
+}
+
+type sighting struct {
+	id     string
+	seenAt time.Time
+}
+
 // New returns an empty store.
-func New() *Store { return &Store{} }
+func New() *Store { return &Store{sightings: map[sightingKey]sighting{}} }
 
 // Open returns an empty store whatever the spec; it has the signature of
 // the collector's store opener.
@@ -70,19 +83,42 @@ func (s *Store) Insert(ctx context.Context, r store.Report) (store.Result, error
 	if err := ctx.Err(); err != nil {
 		return store.Result{}, err
 	}
-	for _, old := range s.reports {
+	at := r.ReceivedAt.UTC().Truncate(time.Microsecond)
+	for i, old := range s.reports {
 		if old.IdempotencyKey == r.IdempotencyKey {
+			if at.After(old.LastSeenAt) {
+				s.reports[i].LastSeenAt = at
+			}
+			s.sight(old.InstallUUID, old.ID, at)
 			return store.Result{Duplicate: true}, nil
 		}
 	}
 	s.next++
 	r.ID = strconv.Itoa(s.next)
+	r.ReceivedAt, r.LastSeenAt = at, at
 	r.Payload = slices.Clone(r.Payload)
 	s.reports = append(s.reports, r)
+	s.sight(r.InstallUUID, r.ID, at)
 	return store.Result{ID: r.ID}, nil
 }
 
-// Latest returns the newest report of each install received at or after
+func (s *Store) sight(install, id string, at time.Time) {
+	k := sightingKey{install, at.Truncate(24 * time.Hour)}
+	if old, ok := s.sightings[k]; !ok || !at.Before(old.seenAt) {
+		s.sightings[k] = sighting{id: id, seenAt: at}
+	}
+}
+
+func (s *Store) byID(id string) (store.Report, bool) {
+	for _, r := range s.reports {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return store.Report{}, false
+}
+
+// Latest returns the report seen last of each install seen at or after
 // since, ordered by install UUID.
 func (s *Store) Latest(_ context.Context, since time.Time) ([]store.Report, error) {
 	s.mu.Lock()
@@ -92,10 +128,10 @@ func (s *Store) Latest(_ context.Context, since time.Time) ([]store.Report, erro
 	}
 	latest := map[string]store.Report{}
 	for _, r := range s.reports {
-		if r.ReceivedAt.Before(since) {
+		if r.LastSeenAt.Before(since) {
 			continue
 		}
-		if old, ok := latest[r.InstallUUID]; !ok || !r.ReceivedAt.Before(old.ReceivedAt) {
+		if old, ok := latest[r.InstallUUID]; !ok || !r.LastSeenAt.Before(old.LastSeenAt) {
 			latest[r.InstallUUID] = r
 		}
 	}
@@ -119,25 +155,24 @@ func (s *Store) History(_ context.Context, until time.Time, days int) ([]store.D
 	out := make([]store.Day, days)
 	for i := range out {
 		date := last.AddDate(0, 0, i-days+1)
-		lastOfDay := map[string]store.Report{}
-		for _, r := range s.reports {
-			at := r.ReceivedAt.UTC()
-			if at.Before(date) || !at.Before(date.AddDate(0, 0, 1)) {
+		out[i] = store.Day{Date: date}
+		for k, sg := range s.sightings {
+			if !k.day.Equal(date) {
 				continue
 			}
-			if old, ok := lastOfDay[r.InstallUUID]; !ok || !at.Before(old.ReceivedAt) {
-				lastOfDay[r.InstallUUID] = r
+			r, ok := s.byID(sg.id)
+			if !ok {
+				continue
 			}
-		}
-		out[i] = store.Day{Date: date, Installs: int64(len(lastOfDay))}
-		for _, r := range lastOfDay {
+			out[i].Installs++
 			out[i].Nodes += r.Nodes
 		}
 	}
 	return out, nil
 }
 
-// Prune deletes reports received before before.
+// Prune deletes the sightings before before and the reports last seen
+// before it.
 func (s *Store) Prune(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,7 +180,12 @@ func (s *Store) Prune(_ context.Context, before time.Time) (int64, error) {
 		return 0, err
 	}
 	n := len(s.reports)
-	s.reports = slices.DeleteFunc(s.reports, func(r store.Report) bool { return r.ReceivedAt.Before(before) })
+	for k, sg := range s.sightings {
+		if sg.seenAt.Before(before) {
+			delete(s.sightings, k)
+		}
+	}
+	s.reports = slices.DeleteFunc(s.reports, func(r store.Report) bool { return r.LastSeenAt.Before(before) })
 	return int64(n - len(s.reports)), nil
 }
 

@@ -29,8 +29,11 @@ var ErrDays = errors.New("days must be a whole number")
 
 // Install is one entry of GET /api/v1/installs.
 type Install struct {
-	InstallUUID   string          `json:"installUUID"`
+	InstallUUID string `json:"installUUID"`
+	// ReceivedAt is when the report first arrived; LastSeenAt when it, or
+	// the same report sent again, arrived last.
 	ReceivedAt    time.Time       `json:"receivedAt"`
+	LastSeenAt    time.Time       `json:"lastSeenAt"`
 	SchemaVersion string          `json:"schemaVersion"`
 	Report        json.RawMessage `json:"report"`
 }
@@ -81,7 +84,7 @@ func (s *Server) installs(w http.ResponseWriter, r *http.Request) {
 		if !json.Valid(rep.Payload) {
 			continue
 		}
-		out = append(out, Install{InstallUUID: rep.InstallUUID, ReceivedAt: rep.ReceivedAt.UTC(), SchemaVersion: rep.SchemaVersion, Report: rep.Payload})
+		out = append(out, Install{InstallUUID: rep.InstallUUID, ReceivedAt: rep.ReceivedAt.UTC(), LastSeenAt: rep.LastSeenAt.UTC(), SchemaVersion: rep.SchemaVersion, Report: rep.Payload})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -121,6 +121,16 @@ func historyRange(until time.Time, days int) (start, end time.Time, err error) {
 	return start, last.Add(day), nil
 }
 
+// dayNumber returns the number of UTC days from 1970-01-01 to the day of t.
+func dayNumber(t time.Time) int64 {
+	sec := t.Unix()
+	d := sec / 86400
+	if sec%86400 < 0 {
+		d--
+	}
+	return d
+}
+
 // emptyHistory returns days zeroed Days starting at start.
 func emptyHistory(start time.Time, days int) []Day {
 	out := make([]Day, days)

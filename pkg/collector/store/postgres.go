@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 )
@@ -60,6 +58,30 @@ CREATE TABLE reports (
 );
 CREATE INDEX reports_install_latest ON reports (install_uuid, received_at DESC, id DESC);
 CREATE INDEX reports_received_at ON reports (received_at);
+`},
+	{2, "sightings", `
+ALTER TABLE reports ADD COLUMN last_seen_at TIMESTAMPTZ;
+UPDATE reports SET last_seen_at = received_at;
+ALTER TABLE reports ALTER COLUMN last_seen_at SET NOT NULL;
+DROP INDEX reports_install_latest;
+DROP INDEX reports_received_at;
+CREATE INDEX reports_install_seen ON reports (install_uuid, last_seen_at DESC, id DESC);
+CREATE INDEX reports_last_seen_at ON reports (last_seen_at);
+CREATE TABLE sightings (
+	install_uuid TEXT        NOT NULL,
+	day          DATE        NOT NULL, -- UTC
+	report_id    BIGINT      NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+	seen_at      TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (install_uuid, day)
+);
+CREATE INDEX sightings_day ON sightings (day);
+CREATE INDEX sightings_seen_at ON sightings (seen_at);
+CREATE INDEX sightings_report ON sightings (report_id);
+INSERT INTO sightings (install_uuid, day, report_id, seen_at)
+SELECT DISTINCT ON (install_uuid, (received_at AT TIME ZONE 'UTC')::date)
+	install_uuid, (received_at AT TIME ZONE 'UTC')::date, id, received_at
+FROM reports
+ORDER BY install_uuid, (received_at AT TIME ZONE 'UTC')::date, received_at DESC, id DESC;
 `},
 }
 
@@ -135,8 +157,23 @@ func (p *Postgres) migrate(ctx context.Context) error {
 	return nil
 }
 
-const postgresInsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, nodes, payload)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+// postgresInsert stores a report or, when its key is stored, moves that
+// row's last_seen_at forward; inserted is true for a new row only (an
+// updated row's xmax is the updating transaction). The same statement
+// upserts the sighting, keeping the report seen last that day (the later
+// write on a tie), so both commit together.
+const postgresInsert = `WITH r AS (
+	INSERT INTO reports AS t (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
+	VALUES ($1, $2, $3, $4, $4, $5, $6)
+	ON CONFLICT (idempotency_key) DO UPDATE SET last_seen_at = greatest(t.last_seen_at, excluded.last_seen_at)
+	RETURNING t.id, t.install_uuid, (t.xmax = 0) AS inserted
+), s AS (
+	INSERT INTO sightings AS g (install_uuid, day, report_id, seen_at)
+	SELECT install_uuid, ($4::timestamptz AT TIME ZONE 'UTC')::date, id, $4 FROM r
+	ON CONFLICT (install_uuid, day) DO UPDATE SET report_id = excluded.report_id, seen_at = excluded.seen_at
+	WHERE excluded.seen_at >= g.seen_at
+)
+SELECT id, inserted FROM r`
 
 // Insert implements Store. The statement commits on its own; the unique
 // constraint makes one of several concurrent Inserts of a key, on any
@@ -150,21 +187,22 @@ func (p *Postgres) Insert(ctx context.Context, r Report) (Result, error) {
 	}
 	defer p.gate.leave()
 	var id int64
-	err := p.pool.QueryRow(ctx, postgresInsert, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload)).Scan(&id)
+	var inserted bool
+	err := p.pool.QueryRow(ctx, postgresInsert, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload)).Scan(&id, &inserted)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return Result{Duplicate: true}, nil
 	case err != nil:
 		return Result{}, fmt.Errorf("inserting report: %w", err)
+	case !inserted:
+		return Result{Duplicate: true}, nil
 	}
 	return Result{ID: strconv.FormatInt(id, 10)}, nil
 }
 
-const postgresLatest = `SELECT id, idempotency_key, install_uuid, schema_version, received_at, nodes, payload
+const postgresLatest = `SELECT id, idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload
 FROM reports WHERE id IN (
 	SELECT DISTINCT ON (install_uuid) id FROM reports
-	WHERE received_at >= $1
-	ORDER BY install_uuid, received_at DESC, id DESC
+	WHERE last_seen_at >= $1
+	ORDER BY install_uuid, last_seen_at DESC, id DESC
 )
 ORDER BY install_uuid`
 
@@ -183,11 +221,12 @@ func (p *Postgres) Latest(ctx context.Context, since time.Time) ([]Report, error
 	for rows.Next() {
 		var r Report
 		var id int64
-		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &r.ReceivedAt, &r.Nodes, &r.Payload); err != nil {
+		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &r.ReceivedAt, &r.LastSeenAt, &r.Nodes, &r.Payload); err != nil {
 			return nil, fmt.Errorf("reading latest reports: %w", err)
 		}
 		r.ID = strconv.FormatInt(id, 10)
 		r.ReceivedAt = r.ReceivedAt.UTC()
+		r.LastSeenAt = r.LastSeenAt.UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -197,15 +236,10 @@ func (p *Postgres) Latest(ctx context.Context, since time.Time) ([]Report, error
 }
 
 // postgresHistory counts, per day since $1 (days numbered from 0), the
-// installs with a report and the nodes of each one's last report that day.
-const postgresHistory = `SELECT d, count(*), coalesce(sum(nodes), 0)::bigint FROM (
-	SELECT DISTINCT ON (install_uuid, d) install_uuid, d, nodes FROM (
-		SELECT install_uuid, nodes, received_at, id,
-			floor(extract(epoch FROM received_at - $1::timestamptz) / 86400)::bigint AS d
-		FROM reports WHERE received_at >= $1::timestamptz AND received_at < $2::timestamptz
-	) w
-	ORDER BY install_uuid, d, received_at DESC, id DESC
-) l GROUP BY d ORDER BY d`
+// installs sighted and the nodes of the report of each sighting.
+const postgresHistory = `SELECT (s.day - $1::date)::bigint, count(*), coalesce(sum(r.nodes), 0)::bigint
+FROM sightings s JOIN reports r ON r.id = s.report_id
+WHERE s.day >= $1::date AND s.day < $2::date GROUP BY s.day ORDER BY s.day`
 
 // History implements Store.
 func (p *Postgres) History(ctx context.Context, until time.Time, days int) ([]Day, error) {
@@ -217,7 +251,7 @@ func (p *Postgres) History(ctx context.Context, until time.Time, days int) ([]Da
 		return nil, err
 	}
 	defer p.gate.leave()
-	rows, err := p.pool.Query(ctx, postgresHistory, start, end)
+	rows, err := p.pool.Query(ctx, postgresHistory, start.Format(time.DateOnly), end.Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
@@ -238,17 +272,32 @@ func (p *Postgres) History(ctx context.Context, until time.Time, days int) ([]Da
 	return out, nil
 }
 
-// Prune implements Store. It deletes in chunks, each its own transaction.
+// Prune implements Store. It deletes in chunks, each its own transaction:
+// first the sightings, then the reports (whose remaining sightings, none
+// when the clocks agree, go with them).
 func (p *Postgres) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if err := p.gate.enter(); err != nil {
 		return 0, err
 	}
 	defer p.gate.leave()
+	if _, err := p.pruneChunks(ctx, `DELETE FROM sightings WHERE (install_uuid, day) IN (SELECT install_uuid, day FROM sightings WHERE seen_at < $1 LIMIT $2)`, before); err != nil {
+		return 0, fmt.Errorf("pruning sightings: %w", err)
+	}
+	n, err := p.pruneChunks(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE last_seen_at < $1 LIMIT $2)`, before)
+	if err != nil {
+		return n, fmt.Errorf("pruning reports: %w", err)
+	}
+	return n, nil
+}
+
+// pruneChunks runs the DELETE q with before and pruneChunk until it deletes
+// fewer rows than that, and returns how many it deleted.
+func (p *Postgres) pruneChunks(ctx context.Context, q string, before time.Time) (int64, error) {
 	var total int64
 	for {
-		tag, err := p.pool.Exec(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_at < $1 LIMIT $2)`, before, pruneChunk)
+		tag, err := p.pool.Exec(ctx, q, before, pruneChunk)
 		if err != nil {
-			return total, fmt.Errorf("pruning reports: %w", err)
+			return total, err
 		}
 		total += tag.RowsAffected()
 		if tag.RowsAffected() < pruneChunk {

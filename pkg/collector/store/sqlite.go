@@ -141,6 +141,29 @@ CREATE TABLE reports (
 CREATE INDEX reports_install_latest ON reports (install_uuid, received_at, id);
 CREATE INDEX reports_received_at ON reports (received_at);
 `},
+	{2, "sightings", `
+ALTER TABLE reports ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0; -- unix microseconds
+UPDATE reports SET last_seen_at = received_at;
+DROP INDEX reports_install_latest;
+DROP INDEX reports_received_at;
+CREATE INDEX reports_install_seen ON reports (install_uuid, last_seen_at, id);
+CREATE INDEX reports_last_seen_at ON reports (last_seen_at);
+CREATE TABLE sightings (
+	install_uuid TEXT    NOT NULL,
+	day          INTEGER NOT NULL, -- days since 1970-01-01 UTC
+	report_id    INTEGER NOT NULL,
+	seen_at      INTEGER NOT NULL, -- unix microseconds
+	PRIMARY KEY (install_uuid, day)
+) WITHOUT ROWID;
+CREATE INDEX sightings_day ON sightings (day);
+CREATE INDEX sightings_seen_at ON sightings (seen_at);
+INSERT INTO sightings (install_uuid, day, report_id, seen_at)
+SELECT install_uuid, d, id, received_at FROM (
+	SELECT install_uuid, received_at / 86400000000 AS d, id, received_at,
+		row_number() OVER (PARTITION BY install_uuid, received_at / 86400000000 ORDER BY received_at DESC, id DESC) AS n
+	FROM reports
+) WHERE n = 1;
+`},
 }
 
 // migration is one numbered schema change.
@@ -309,12 +332,27 @@ func (s *SQLite) commit(batch []*insertReq) {
 	}
 }
 
-const sqliteInsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, nodes, payload)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+const (
+	sqliteInsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
+VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+	// sqliteSeenAgain runs when sqliteInsert found the key stored: the
+	// report was seen again. A retry delayed past a later one never moves
+	// last_seen_at back.
+	sqliteSeenAgain = `UPDATE reports SET last_seen_at = max(last_seen_at, ?2)
+WHERE idempotency_key = ?1 RETURNING id, install_uuid`
+	// sqliteSighting records that install was seen on a day; of the
+	// reports seen on one day the last one seen stays (the later write on
+	// a tie).
+	sqliteSighting = `INSERT INTO sightings (install_uuid, day, report_id, seen_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (install_uuid, day) DO UPDATE SET report_id = excluded.report_id, seen_at = excluded.seen_at
+WHERE excluded.seen_at >= sightings.seen_at`
+)
 
 // insertTx inserts reqs in one transaction and sets their results once it
-// committed. The transaction does not use the requests' contexts: once it
-// began, one caller giving up must not undo the others' writes.
+// committed. A report stored already is a duplicate: its last_seen_at moves
+// forward instead. Each report, new or duplicate, leaves a sighting. The
+// transaction does not use the requests' contexts: once it began, one
+// caller giving up must not undo the others' writes.
 func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -328,27 +366,43 @@ func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	stmt, err := tx.PrepareContext(ctx, sqliteInsert)
-	if err != nil {
-		return fmt.Errorf("preparing insert: %w", err)
+	var stmts [3]*sql.Stmt
+	for i, q := range []string{sqliteInsert, sqliteSeenAgain, sqliteSighting} {
+		if stmts[i], err = tx.PrepareContext(ctx, q); err != nil {
+			return fmt.Errorf("preparing statement: %w", err)
+		}
+		defer stmts[i].Close()
 	}
-	defer stmt.Close()
+	insert, seenAgain, sighting := stmts[0], stmts[1], stmts[2]
 	results := make([]Result, len(reqs))
 	for i, req := range reqs {
 		r := req.r
+		at := r.ReceivedAt.UnixMicro()
 		var id int64
-		err := stmt.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt.UnixMicro(), r.Nodes, nonNil(r.Payload)).Scan(&id)
+		install := r.InstallUUID
+		err := insert.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, at, r.Nodes, nonNil(r.Payload)).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			// The stored row's install is the one sighted: the key is
+			// the payload's digest, so they agree unless a caller
+			// lied, and then the stored report is what was seen.
+			if err := seenAgain.QueryRowContext(ctx, r.IdempotencyKey, at).Scan(&id, &install); err != nil {
+				return fmt.Errorf("marking a duplicate seen: %w", err)
+			}
 			results[i] = Result{Duplicate: true}
 		case err != nil:
 			return err
 		default:
 			results[i] = Result{ID: strconv.FormatInt(id, 10)}
 		}
+		if _, err := sighting.ExecContext(ctx, install, dayNumber(r.ReceivedAt), id, at); err != nil {
+			return fmt.Errorf("recording a sighting: %w", err)
+		}
 	}
-	if err := stmt.Close(); err != nil {
-		return fmt.Errorf("closing insert: %w", err)
+	for _, st := range stmts {
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("closing statement: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
@@ -366,10 +420,10 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-const sqliteLatest = `SELECT r.id, r.idempotency_key, r.install_uuid, r.schema_version, r.received_at, r.nodes, r.payload
+const sqliteLatest = `SELECT r.id, r.idempotency_key, r.install_uuid, r.schema_version, r.received_at, r.last_seen_at, r.nodes, r.payload
 FROM reports r JOIN (
-	SELECT id, row_number() OVER (PARTITION BY install_uuid ORDER BY received_at DESC, id DESC) AS n
-	FROM reports WHERE received_at >= ?
+	SELECT id, row_number() OVER (PARTITION BY install_uuid ORDER BY last_seen_at DESC, id DESC) AS n
+	FROM reports WHERE last_seen_at >= ?
 ) l ON l.id = r.id AND l.n = 1
 ORDER BY r.install_uuid`
 
@@ -387,12 +441,13 @@ func (s *SQLite) Latest(ctx context.Context, since time.Time) ([]Report, error) 
 	var out []Report
 	for rows.Next() {
 		var r Report
-		var id, at int64
-		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &at, &r.Nodes, &r.Payload); err != nil {
+		var id, at, seen int64
+		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &at, &seen, &r.Nodes, &r.Payload); err != nil {
 			return nil, fmt.Errorf("reading latest reports: %w", err)
 		}
 		r.ID = strconv.FormatInt(id, 10)
 		r.ReceivedAt = time.UnixMicro(at).UTC()
+		r.LastSeenAt = time.UnixMicro(seen).UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -402,12 +457,10 @@ func (s *SQLite) Latest(ctx context.Context, since time.Time) ([]Report, error) 
 }
 
 // sqliteHistory counts, per day since ?1 (days numbered from 0), the
-// installs with a report and the nodes of each one's last report that day.
-const sqliteHistory = `SELECT d, count(*), coalesce(sum(nodes), 0) FROM (
-	SELECT (received_at - ?1) / 86400000000 AS d, nodes,
-		row_number() OVER (PARTITION BY install_uuid, (received_at - ?1) / 86400000000 ORDER BY received_at DESC, id DESC) AS n
-	FROM reports WHERE received_at >= ?1 AND received_at < ?2
-) WHERE n = 1 GROUP BY d ORDER BY d`
+// installs sighted and the nodes of the report of each sighting.
+const sqliteHistory = `SELECT s.day - ?1, count(*), coalesce(sum(r.nodes), 0)
+FROM sightings s JOIN reports r ON r.id = s.report_id
+WHERE s.day >= ?1 AND s.day < ?2 GROUP BY s.day ORDER BY s.day`
 
 // History implements Store.
 func (s *SQLite) History(ctx context.Context, until time.Time, days int) ([]Day, error) {
@@ -419,7 +472,7 @@ func (s *SQLite) History(ctx context.Context, until time.Time, days int) ([]Day,
 		return nil, err
 	}
 	defer s.gate.leave()
-	rows, err := s.r.QueryContext(ctx, sqliteHistory, start.UnixMicro(), end.UnixMicro())
+	rows, err := s.r.QueryContext(ctx, sqliteHistory, dayNumber(start), dayNumber(end))
 	if err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
@@ -440,22 +493,37 @@ func (s *SQLite) History(ctx context.Context, until time.Time, days int) ([]Day,
 	return out, nil
 }
 
-// Prune implements Store. It deletes in chunks, each its own transaction, so
-// Inserts go on between them.
+// Prune implements Store. It deletes in chunks, each its own transaction,
+// so Inserts go on between them: first the sightings, then the reports, so
+// that no sighting outlives its report.
 func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if err := s.gate.enter(); err != nil {
 		return 0, err
 	}
 	defer s.gate.leave()
+	cut := before.UnixMicro()
+	if _, err := s.pruneChunks(ctx, `DELETE FROM sightings WHERE (install_uuid, day) IN (SELECT install_uuid, day FROM sightings WHERE seen_at < ? LIMIT ?)`, cut); err != nil {
+		return 0, fmt.Errorf("pruning sightings: %w", err)
+	}
+	n, err := s.pruneChunks(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE last_seen_at < ? LIMIT ?)`, cut)
+	if err != nil {
+		return n, fmt.Errorf("pruning reports: %w", err)
+	}
+	return n, nil
+}
+
+// pruneChunks runs the DELETE q with the cut and pruneChunk until it
+// deletes fewer rows than that, and returns how many it deleted.
+func (s *SQLite) pruneChunks(ctx context.Context, q string, cut int64) (int64, error) {
 	var total int64
 	for {
-		res, err := s.w.ExecContext(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE received_at < ? LIMIT ?)`, before.UnixMicro(), pruneChunk)
+		res, err := s.w.ExecContext(ctx, q, cut, pruneChunk)
 		if err != nil {
-			return total, fmt.Errorf("pruning reports: %w", err)
+			return total, err
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return total, fmt.Errorf("pruning reports: %w", err)
+			return total, err
 		}
 		total += n
 		if n < pruneChunk {

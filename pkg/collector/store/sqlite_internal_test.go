@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -188,5 +189,61 @@ func TestSQLiteWriterIsDurable(t *testing.T) {
 	}
 	if sync != 2 || mode != "wal" {
 		t.Errorf("writer: synchronous=%d journal_mode=%s, want 2 (FULL) and wal", sync, mode)
+	}
+}
+
+// TestSQLiteMigratesReportsToSightings opens a file written at schema
+// version 1: each report becomes seen when it arrived, and the last report
+// of each install and day its sighting.
+func TestSQLiteMigratesReportsToSightings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`,
+		sqliteMigrations[0].sql,
+		`INSERT INTO schema_migrations (version, name) VALUES (1, 'reports')`,
+	}
+	for i, r := range []Report{report("a1", 1), report("a2", 1), report("b1", 1)} {
+		r.InstallUUID = "install-" + r.IdempotencyKey[:1]
+		r.ReceivedAt = t0.Add(time.Duration(i) * time.Hour)
+		r.Nodes = int64(10 + i)
+		v1 = append(v1, fmt.Sprintf(`INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, nodes, payload) VALUES ('%s', '%s', '1', %d, %d, x'00')`,
+			r.IdempotencyKey, r.InstallUUID, r.ReceivedAt.UnixMicro(), r.Nodes))
+	}
+	for _, q := range v1 {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := OpenSQLite(path, NewSQLiteOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	got, err := s.Latest(ctx, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].IdempotencyKey != "a2" || !got[0].LastSeenAt.Equal(t0.Add(time.Hour)) || got[1].IdempotencyKey != "b1" {
+		t.Errorf("latest after migrating: %+v, want a2 last seen when it arrived, then b1", got)
+	}
+	days, err := s.History(ctx, t0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if days[0].Installs != 2 || days[0].Nodes != 11+12 {
+		t.Errorf("history after migrating: %+v, want 2 installs with 23 nodes", days[0])
+	}
+	// A duplicate of a migrated report is one.
+	again := report("a1", 1)
+	again.InstallUUID = "install-a"
+	if res, err := s.Insert(ctx, again); err != nil || !res.Duplicate {
+		t.Errorf("insert of a migrated report: %+v, %v; want a duplicate", res, err)
 	}
 }

@@ -12,9 +12,20 @@
 //
 // Each report is one row: an id assigned by the store, the idempotency key
 // (unique), the install UUID, the schema version, the collector's receive
-// time (kept to the microsecond, in UTC), totals.nodes and the payload bytes
-// as received. Open takes "sqlite:PATH" or a "postgres://" (or
-// "postgresql://") URL.
+// time of its first arrival and of its last (both kept to the microsecond,
+// in UTC), totals.nodes and the payload bytes as received. Open takes
+// "sqlite:PATH" or a "postgres://" (or "postgresql://") URL.
+//
+// # Duplicates are sightings
+//
+// An install whose report does not change sends the same bytes, so the same
+// idempotency key, every interval. Such a duplicate stores no second row,
+// but it is not ignored either: it moves the stored report's last_seen_at
+// forward (never back), and every Insert, new or duplicate, upserts one row
+// of the sightings table per install and UTC day (install UUID, day, the id
+// of the report seen last that day and when). So a quiet install stays in
+// Latest's window, and History counts it on every day it reported, with the
+// nodes of the report it sent that day.
 //
 // SQLite keeps everything in one file in WAL mode with synchronous=FULL. One
 // writer goroutine groups the Inserts that arrive together into one
@@ -25,16 +36,19 @@
 // Inserts succeed again once space returns.
 //
 // PostgreSQL is for several collector replicas sharing one database: each
-// Insert is one INSERT ... ON CONFLICT (idempotency_key) DO NOTHING with
-// synchronous_commit on, so the unique constraint, not a prior lookup, decides
-// which replica stores a report sent to two of them at once.
+// Insert is one statement, INSERT ... ON CONFLICT (idempotency_key) DO UPDATE
+// of last_seen_at together with the sighting's upsert, committed with
+// synchronous_commit on. The unique constraint, not a prior lookup, decides
+// which replica stores a report sent to two of them at once; the row's xmax
+// tells that replica's insert from the others' updates.
 //
 // Migrations are numbered, run in one transaction when a store is opened and
 // recorded in the schema_migrations table; on PostgreSQL a transaction-scoped
 // advisory lock makes replicas starting together migrate one after the other.
 // A database migrated by a newer collector is refused with ErrSchemaTooNew.
 //
-// RunPruner deletes reports older than the retention on a schedule.
+// RunPruner deletes the reports and sightings older than the retention on a
+// schedule; a report's age counts from when it was last seen.
 package store
 
 import (
@@ -68,8 +82,13 @@ type Report struct {
 	// SchemaVersion is the payload's schemaVersion.
 	SchemaVersion string
 	// ReceivedAt is the collector's clock when the report arrived; stores
-	// keep it to the microsecond and return it in UTC.
+	// keep it to the microsecond and return it in UTC. A duplicate keeps
+	// the first arrival's.
 	ReceivedAt time.Time
+	// LastSeenAt is the latest receive time of the report or of one of its
+	// duplicates. Insert ignores it (it starts at ReceivedAt); Latest
+	// returns it.
+	LastSeenAt time.Time
 	// Nodes is the payload's totals.nodes, kept beside it for the history.
 	Nodes int64
 	// Payload is the uncompressed JSON document, byte for byte.
@@ -81,7 +100,7 @@ type Result struct {
 	// ID is the id of the stored report; empty for a duplicate.
 	ID string
 	// Duplicate is true when a report with the same idempotency key was
-	// already stored; nothing was written.
+	// already stored; no second report was written, only the sighting.
 	Duplicate bool
 }
 
@@ -89,27 +108,31 @@ type Result struct {
 type Day struct {
 	// Date is midnight UTC of the day.
 	Date time.Time
-	// Installs counts the installs that sent at least one report that day.
+	// Installs counts the installs sighted that day: that sent a report,
+	// new or a duplicate.
 	Installs int64
-	// Nodes sums, over those installs, totals.nodes of each one's last
-	// report of the day.
+	// Nodes sums, over those installs, totals.nodes of the report each one
+	// sent last that day.
 	Nodes int64
 }
 
 // Store is where reports are kept. Its methods are safe for concurrent use.
 type Store interface {
 	// Insert stores r unless a report with r.IdempotencyKey is stored
-	// already. It returns only once the report is committed (or found to be
-	// a duplicate); an error means nothing may be acknowledged.
+	// already, in which case it marks that report seen at r.ReceivedAt.
+	// Either way it records the install's sighting of that UTC day. It
+	// returns only once all of it is committed; an error means nothing may
+	// be acknowledged.
 	Insert(ctx context.Context, r Report) (Result, error)
-	// Latest returns, for each install with a report received at or after
-	// since, its most recent report, ordered by install UUID.
+	// Latest returns, for each install last seen at or after since, the
+	// report it sent last (duplicates count as sending it), ordered by
+	// install UUID.
 	Latest(ctx context.Context, since time.Time) ([]Report, error)
 	// History returns one Day for each of the days UTC days ending with
-	// the day of until, oldest first, days without reports included.
+	// the day of until, oldest first, days without sightings included.
 	History(ctx context.Context, until time.Time, days int) ([]Day, error)
-	// Prune deletes the reports received before before and returns how
-	// many it deleted.
+	// Prune deletes the sightings before before and the reports last seen
+	// before it, and returns how many reports it deleted.
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -50,6 +50,11 @@ func Run(t *testing.T, newDB NewDatabase) {
 		{"data survives reopening", testReopen},
 		{"two replicas store a concurrent report once", testReplicasDuplicate},
 		{"two replicas migrating at once both open", testReplicasMigrate},
+		{"a duplicate on a later day keeps the install in latest and history", testDuplicateLaterDay},
+		{"a report sent again after another is the latest again", testDuplicateRevert},
+		{"a late duplicate never moves last seen back", testDuplicateLate},
+		{"prune keeps a report seen again within the retention", testPruneSeenAgain},
+		{"concurrent duplicates on two replicas are consistent", testReplicasDuplicateSightings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -512,6 +517,180 @@ func testReplicasMigrate(t *testing.T, open Opener) {
 	}
 	if got := latest(t, stores[0], time.Time{}); len(got) != n {
 		t.Errorf("latest: %d reports, want %d", len(got), n)
+	}
+}
+
+// history returns days of history until until, failing the test on error.
+func history(t testing.TB, s store.Store, until time.Time, days int) []store.Day {
+	t.Helper()
+	h, err := s.History(context.Background(), until, days)
+	if err != nil {
+		t.Fatalf("history: %v", err)
+	}
+	return h
+}
+
+func sameDays(t testing.TB, got, want []store.Day) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("history: %d days, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if !got[i].Date.Equal(want[i].Date) || got[i].Installs != want[i].Installs || got[i].Nodes != want[i].Nodes {
+			t.Errorf("day %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func testDuplicateLaterDay(t *testing.T, open Opener) {
+	s := openT(t, open)
+	day := func(n int) time.Time { return time.Date(2026, 3, n, 0, 0, 0, 0, time.UTC) }
+	r := NewReport("quiet", 7, day(1).Add(9*time.Hour))
+	r.ID = insert(t, s, r).ID
+	// The same bytes every 24 hours while nothing changes; nothing on
+	// March 3.
+	for _, at := range []time.Time{day(2).Add(9 * time.Hour), day(4).Add(9 * time.Hour), day(10).Add(9 * time.Hour)} {
+		again := r
+		again.ReceivedAt = at
+		if res := insert(t, s, again); !res.Duplicate || res.ID != "" {
+			t.Fatalf("insert on %v: %+v, want a duplicate without id", at, res)
+		}
+	}
+	// A window that begins after the first arrival still holds it.
+	got := latest(t, s, day(10))
+	if len(got) != 1 {
+		t.Fatalf("latest since March 10: %d reports, want 1 (the duplicate of that day)", len(got))
+	}
+	sameReport(t, got[0], r) // the first arrival's receive time
+	if want := day(10).Add(9 * time.Hour); !got[0].LastSeenAt.Equal(want) || got[0].LastSeenAt.Location() != time.UTC {
+		t.Errorf("last seen %v, want %v in UTC", got[0].LastSeenAt, want)
+	}
+	if got := latest(t, s, day(10).Add(10*time.Hour)); len(got) != 0 {
+		t.Errorf("latest since after the last duplicate: %d reports, want 0", len(got))
+	}
+	sameDays(t, history(t, s, day(5), 5), []store.Day{
+		{Date: day(1), Installs: 1, Nodes: 7},
+		{Date: day(2), Installs: 1, Nodes: 7},
+		{Date: day(3)},
+		{Date: day(4), Installs: 1, Nodes: 7},
+		{Date: day(5)},
+	})
+	if n := count(t, s); n != 1 {
+		t.Errorf("stored %d reports, want 1", n)
+	}
+}
+
+func testDuplicateRevert(t *testing.T, open Opener) {
+	s := openT(t, open)
+	x := NewReport("a", 3, base)
+	y := NewReport("a", 5, base.Add(time.Hour))
+	x.ID = insert(t, s, x).ID
+	y.ID = insert(t, s, y).ID
+	// The install goes back to what it sent first: the same key again.
+	again := x
+	again.ReceivedAt = base.Add(2 * time.Hour)
+	if res := insert(t, s, again); !res.Duplicate {
+		t.Fatalf("insert of x again: %+v, want a duplicate", res)
+	}
+	got := latest(t, s, base.Add(-time.Hour))
+	if len(got) != 1 {
+		t.Fatalf("latest: %d reports, want 1", len(got))
+	}
+	sameReport(t, got[0], x)
+	// That day's history has the nodes of the report seen last.
+	sameDays(t, history(t, s, base, 1), []store.Day{{Date: base.Truncate(24 * time.Hour), Installs: 1, Nodes: 3}})
+}
+
+func testDuplicateLate(t *testing.T, open Opener) {
+	s := openT(t, open)
+	r := NewReport("a", 3, base)
+	insert(t, s, r)
+	later := r
+	later.ReceivedAt = base.Add(3 * time.Hour)
+	insert(t, s, later)
+	// A retry that was held up somewhere arrives with an older time.
+	late := r
+	late.ReceivedAt = base.Add(time.Hour)
+	insert(t, s, late)
+	got := latest(t, s, base.Add(2*time.Hour))
+	if len(got) != 1 || !got[0].LastSeenAt.Equal(later.ReceivedAt) {
+		t.Errorf("latest: %+v, want the report last seen at %v", got, later.ReceivedAt)
+	}
+}
+
+func testPruneSeenAgain(t *testing.T, open Opener) {
+	s := openT(t, open)
+	r := NewReport("a", 3, base.AddDate(0, 0, -30))
+	insert(t, s, r)
+	again := r
+	again.ReceivedAt = base
+	insert(t, s, again)
+	n, err := s.Prune(context.Background(), base.AddDate(0, 0, -1))
+	if err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	if n != 0 {
+		t.Errorf("prune deleted %d reports, want 0: the report was seen since the cut", n)
+	}
+	if got := latest(t, s, base); len(got) != 1 {
+		t.Errorf("latest after prune: %d reports, want 1", len(got))
+	}
+	// The old day's sighting is gone, today's stays.
+	h := history(t, s, base, 31)
+	if h[0].Installs != 0 || h[30].Installs != 1 || h[30].Nodes != 3 {
+		t.Errorf("history after prune: first day %+v, last day %+v; want none, then 1 install with 3 nodes", h[0], h[30])
+	}
+}
+
+func testReplicasDuplicateSightings(t *testing.T, open Opener) {
+	replicas := []store.Store{openT(t, open), openT(t, open)}
+	r := NewReport("busy", 4, base)
+	r.ID = insert(t, replicas[0], r).ID
+	// Retries of the same report, on a later day, reach both replicas at
+	// once; each carries its own receive time.
+	const perReplica = 8
+	next := base.AddDate(0, 0, 1)
+	var newest atomic.Int64
+	var start, wg sync.WaitGroup
+	start.Add(1)
+	for ri, s := range replicas {
+		for i := range perReplica {
+			wg.Go(func() {
+				start.Wait()
+				again := r
+				again.ReceivedAt = next.Add(time.Duration(ri*perReplica+i) * time.Second)
+				res, err := s.Insert(context.Background(), again)
+				if err != nil {
+					t.Errorf("insert: %v", err)
+					return
+				}
+				if !res.Duplicate {
+					t.Errorf("insert of a stored report: %+v, want a duplicate", res)
+				}
+				for {
+					cur := newest.Load()
+					if at := again.ReceivedAt.UnixMicro(); at <= cur || newest.CompareAndSwap(cur, at) {
+						break
+					}
+				}
+			})
+		}
+	}
+	start.Done()
+	wg.Wait()
+	want := time.UnixMicro(newest.Load()).UTC()
+	for i, s := range replicas {
+		got := latest(t, s, next)
+		if len(got) != 1 || got[0].ID != r.ID || !got[0].LastSeenAt.Equal(want) {
+			t.Errorf("replica %d: latest %+v, want report %s last seen at %v", i, got, r.ID, want)
+		}
+		sameDays(t, history(t, s, next, 2), []store.Day{
+			{Date: base.Truncate(24 * time.Hour), Installs: 1, Nodes: 4},
+			{Date: next.Truncate(24 * time.Hour), Installs: 1, Nodes: 4},
+		})
+	}
+	if n := count(t, replicas[0]); n != 1 {
+		t.Errorf("stored %d reports, want 1", n)
 	}
 }
 
