@@ -238,7 +238,9 @@ func header(o *options, bodies []body) string {
 	}
 	load := "?"
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
 	}
 	return fmt.Sprintf("Collector intake: signed gzip reports of %d clusters / %d nodes, %.1f–%.1f KiB JSON (%.1f–%.1f KiB sent), "+
 		"each from its own install; %s per phase after %s of warm-up, a fresh database per phase.\n"+
