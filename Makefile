@@ -1,5 +1,5 @@
 # Targets are thin: each calls scripts/<target>, which does the work.
-.PHONY: all build test demo bench bench-scale fuzz lint image testbin clean
+.PHONY: all build test demo bench bench-scale bench-collector fuzz lint image testbin clean
 
 all: build
 
@@ -17,6 +17,9 @@ bench:
 
 bench-scale:
 	scripts/bench-scale
+
+bench-collector:
+	scripts/bench-collector
 
 fuzz:
 	scripts/fuzz
