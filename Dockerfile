@@ -1,12 +1,17 @@
 # syntax=docker/dockerfile:1
 #
-# Image of telemetry-manager: a static binary on distroless, run as nobody.
+# Images of telemetry-manager and telemetry-collector: static binaries on
+# distroless, run as nobody. The last stage, telemetry-manager, is the
+# default target; the collector is the target "collector".
 #
 #   docker build --build-arg VERSION=$(git describe --tags --always) \
 #     --build-arg COMMIT=$(git rev-parse HEAD) -t rancher/telemetry-manager:dev .
+#   docker build --target collector --build-arg VERSION=... --build-arg COMMIT=... \
+#     -t rancher/telemetry-collector:dev .
 #
-# tests/chart checks this file (static build, ldflags, final USER) and builds
-# the binary the way the RUN below does, from the context .dockerignore leaves.
+# tests/chart checks this file (static build, ldflags, final USER of each
+# image) and builds the binaries the way the RUN below does, from the
+# context .dockerignore leaves.
 
 ARG GO_IMAGE=golang:1.26-bookworm
 ARG BASE_IMAGE=gcr.io/distroless/static:nonroot
@@ -21,13 +26,31 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+# Both commands in one build: they share the compiled packages. The SQLite
+# driver of the collector is pure Go, so CGO_ENABLED=0 holds for both.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath \
       -ldflags "-s -w -X github.com/rancher/telemetry-manager/pkg/version.Version=${VERSION} -X github.com/rancher/telemetry-manager/pkg/version.GitCommit=${COMMIT}" \
-      -o /out/telemetry-manager ./cmd/telemetry-manager
+      -o /out/ ./cmd/telemetry-manager ./cmd/telemetry-collector
 
-FROM ${BASE_IMAGE}
+# The collector. It keeps no state in the image: the chart mounts the
+# SQLite volume and passes --database=sqlite:/var/lib/telemetry-collector/...
+FROM ${BASE_IMAGE} AS collector
+ARG VERSION=v0.0.0-dev
+ARG COMMIT=unknown
+LABEL org.opencontainers.image.title="telemetry-collector" \
+      org.opencontainers.image.description="Receives the signed reports of telemetry-manager's http exporter and serves a summary of them" \
+      org.opencontainers.image.source="https://github.com/rancher/telemetry-manager" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}"
+COPY --from=builder /out/telemetry-collector /telemetry-collector
+USER 65534:65534
+EXPOSE 8090
+ENTRYPOINT ["/telemetry-collector"]
+
+# The manager, the default target.
+FROM ${BASE_IMAGE} AS manager
 ARG VERSION=v0.0.0-dev
 ARG COMMIT=unknown
 LABEL org.opencontainers.image.title="telemetry-manager" \

@@ -1,11 +1,14 @@
 package chart
 
 import (
+	"bufio"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -13,7 +16,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const versionPkg = "github.com/rancher/telemetry-manager/pkg/version"
@@ -134,9 +139,21 @@ func goBuild(t testing.TB, df dockerfile) (run, ldflags string) {
 	return "", ""
 }
 
+// commands are the binaries of the module the Dockerfile builds, each
+// with the target of its image (the last stage is the default target) and
+// the arguments its image runs by default.
+var commands = []struct {
+	name, target string
+	cmd          []string
+}{
+	{"telemetry-manager", "manager", []string{`["run"]`}},
+	{"telemetry-collector", "collector", nil},
+}
+
 // TestDockerfile checks the image definition, since no container engine
-// runs here: a Go 1.26 builder, a static, trimmed and stamped build, and a
-// final distroless (or scratch) stage that runs the binary as 65534.
+// runs here: a Go 1.26 builder, one static, trimmed and stamped build of
+// every command, and for each a distroless (or scratch) stage that runs
+// its binary as 65534; the manager's is the last, so the default target.
 func TestDockerfile(t *testing.T) {
 	df := readDockerfile(t)
 	if len(df.stages) < 2 {
@@ -150,9 +167,14 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("builder image %q: want a tag, not a digest", builder.image)
 	}
 	run, ldflags := goBuild(t, df)
-	for _, want := range []string{"CGO_ENABLED=0", "go build", "-trimpath", "./cmd/telemetry-manager", "-o /out/telemetry-manager"} {
+	for _, want := range []string{"CGO_ENABLED=0", "go build", "-trimpath", "-o /out/ "} {
 		if !strings.Contains(run, want) {
 			t.Errorf("the go build RUN lacks %q: %s", want, run)
+		}
+	}
+	for _, c := range commands {
+		if !slices.Contains(strings.Fields(run), "./cmd/"+c.name) {
+			t.Errorf("the go build RUN does not build ./cmd/%s: %s", c.name, run)
 		}
 	}
 	for _, want := range []string{"-s", "-w", "-X " + versionPkg + ".Version=${VERSION}", "-X " + versionPkg + ".GitCommit=${COMMIT}"} {
@@ -161,43 +183,63 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 
-	final := df.stages[len(df.stages)-1]
-	if final.image != "gcr.io/distroless/static:nonroot" && final.image != "scratch" {
-		t.Errorf("final image %q, want gcr.io/distroless/static:nonroot or scratch", final.image)
+	if last := df.stages[len(df.stages)-1]; last.name != commands[0].target {
+		t.Errorf("the last stage (the default target) is %q, want %q", last.name, commands[0].target)
 	}
-	users := final.all("USER")
-	if len(users) == 0 || (users[len(users)-1] != "65534" && users[len(users)-1] != "65534:65534") {
-		t.Errorf("final stage USER %v, want 65534 or 65534:65534 (the chart's runAsUser)", users)
-	}
-	if runs := final.all("RUN"); len(runs) > 0 {
-		t.Errorf("final stage runs %v: the base has no shell", runs)
-	}
-	if got := final.all("ENTRYPOINT"); !slices.Equal(got, []string{`["/telemetry-manager"]`}) {
-		t.Errorf("ENTRYPOINT %v, want [\"/telemetry-manager\"]", got)
-	}
-	if got := final.all("CMD"); !slices.Equal(got, []string{`["run"]`}) {
-		t.Errorf("CMD %v, want [\"run\"]", got)
-	}
-	copies := strings.Join(final.all("COPY"), "\n")
-	if !strings.Contains(copies, "--from="+builder.name+" /out/telemetry-manager /telemetry-manager") {
-		t.Errorf("final stage does not copy the binary from %q: %s", builder.name, copies)
-	}
-	labels := strings.Join(final.all("LABEL"), " ")
-	for _, l := range []string{"source", "version", "revision", "title", "description"} {
-		if !strings.Contains(labels, "org.opencontainers.image."+l+"=") {
-			t.Errorf("final stage lacks the label org.opencontainers.image.%s", l)
-		}
+	for _, c := range commands {
+		t.Run(c.target, func(t *testing.T) {
+			i := slices.IndexFunc(df.stages, func(st stage) bool { return st.name == c.target })
+			if i < 0 {
+				t.Fatalf("no stage %q", c.target)
+			}
+			checkImageStage(t, df.stages[i], builder.name, c.name, c.cmd)
+		})
 	}
 }
 
-// TestStaticBuild builds the binary the way the Dockerfile does (its own
-// -ldflags, with VERSION and COMMIT set) from a copy of the module that
-// leaves out what .dockerignore leaves out of the build context, checks
-// that the binary is statically linked, and that `telemetry-manager
-// version` prints the stamped version and commit.
+// checkImageStage checks a stage that ships one binary.
+func checkImageStage(t *testing.T, st stage, builder, binary string, cmd []string) {
+	if st.image != "gcr.io/distroless/static:nonroot" && st.image != "scratch" {
+		t.Errorf("image %q, want gcr.io/distroless/static:nonroot or scratch", st.image)
+	}
+	users := st.all("USER")
+	if len(users) == 0 || (users[len(users)-1] != "65534" && users[len(users)-1] != "65534:65534") {
+		t.Errorf("USER %v, want 65534 or 65534:65534 (the charts' runAsUser)", users)
+	}
+	if runs := st.all("RUN"); len(runs) > 0 {
+		t.Errorf("the stage runs %v: the base has no shell", runs)
+	}
+	if got, want := st.all("ENTRYPOINT"), []string{`["/` + binary + `"]`}; !slices.Equal(got, want) {
+		t.Errorf("ENTRYPOINT %v, want %v", got, want)
+	}
+	if got := st.all("CMD"); !slices.Equal(got, cmd) {
+		t.Errorf("CMD %v, want %v", got, cmd)
+	}
+	copies := st.all("COPY")
+	if want := "--from=" + builder + " /out/" + binary + " /" + binary; !slices.Equal(copies, []string{want}) {
+		t.Errorf("COPY %v, want only %q", copies, want)
+	}
+	labels := strings.Join(st.all("LABEL"), " ")
+	for _, l := range []string{"source", "version", "revision", "title", "description"} {
+		if !strings.Contains(labels, "org.opencontainers.image."+l+"=") {
+			t.Errorf("the stage lacks the label org.opencontainers.image.%s", l)
+		}
+	}
+	if !strings.Contains(labels, `org.opencontainers.image.title="`+binary+`"`) {
+		t.Errorf("the title label is not %q: %s", binary, labels)
+	}
+}
+
+// TestStaticBuild builds the binaries the way the Dockerfile does (its own
+// -ldflags, with VERSION and COMMIT set, one go build into a directory) from
+// a copy of the module that leaves out what .dockerignore leaves out of the
+// build context, and checks that each is statically linked and stripped.
+// `telemetry-manager version` must print the stamped version and commit;
+// telemetry-collector must log them at start, serve /readyz on its SQLite
+// file (the pure-Go driver works without cgo) and stop cleanly on SIGTERM.
 func TestStaticBuild(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("builds the binaries")
 	}
 	df := readDockerfile(t)
 	_, ldflags := goBuild(t, df)
@@ -211,14 +253,37 @@ func TestStaticBuild(t *testing.T) {
 	if err := copyContext(root, buildContext); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "telemetry-manager")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/telemetry-manager")
+	out := t.TempDir()
+	args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", out + "/"}
+	for _, c := range commands {
+		args = append(args, "./cmd/"+c.name)
+	}
+	cmd := exec.CommandContext(t.Context(), "go", args...)
 	cmd.Dir = buildContext
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build in the build context .dockerignore leaves: %v\n%s", err, out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build in the build context .dockerignore leaves: %v\n%s", err, b)
+	}
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) { checkStatic(t, filepath.Join(out, c.name)) })
 	}
 
+	t.Run("telemetry-manager version", func(t *testing.T) {
+		b, err := exec.CommandContext(t.Context(), filepath.Join(out, "telemetry-manager"), "version").CombinedOutput()
+		if err != nil {
+			t.Fatalf("telemetry-manager version: %v\n%s", err, b)
+		}
+		if !strings.Contains(string(b), version) || !strings.Contains(string(b), "commit "+commit) {
+			t.Errorf("telemetry-manager version printed %q, want version %s and commit %s", b, version, commit)
+		}
+	})
+	t.Run("telemetry-collector serves", func(t *testing.T) {
+		runStaticCollector(t, filepath.Join(out, "telemetry-collector"), version, commit)
+	})
+}
+
+// checkStatic checks that bin is a static ELF binary without symbols.
+func checkStatic(t *testing.T, bin string) {
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -235,13 +300,90 @@ func TestStaticBuild(t *testing.T) {
 	if f.Section(".symtab") != nil {
 		t.Error("the binary has a symbol table: -s missing from -ldflags")
 	}
+}
 
-	out, err := exec.CommandContext(t.Context(), bin, "version").CombinedOutput()
-	if err != nil {
-		t.Fatalf("telemetry-manager version: %v\n%s", err, out)
+// runStaticCollector starts the collector binary on a SQLite file with JSON
+// logs, reads the stamped version and its address from the log, checks
+// /readyz, then sends SIGTERM and expects a clean exit.
+func runStaticCollector(t *testing.T, bin, version, commit string) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keys, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(string(out), version) || !strings.Contains(string(out), "commit "+commit) {
-		t.Errorf("telemetry-manager version printed %q, want version %s and commit %s", out, version, commit)
+	cmd := exec.CommandContext(t.Context(), bin,
+		"--listen=127.0.0.1:0",
+		"--database=sqlite:"+filepath.Join(dir, "collector.db"),
+		"--signing-keys-file="+keys,
+		"--log-format=json",
+	)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	defer func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+
+	lines := make(chan map[string]any)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				lines <- line
+			}
+		}
+	}()
+	var started map[string]any
+	var addr string
+	timeout := time.After(time.Minute)
+	for addr == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("the collector exited before serving: %v", cmd.Wait())
+			}
+			switch line["msg"] {
+			case "starting telemetry-collector":
+				started = line
+			case "telemetry-collector serving":
+				addr, _ = line["listen"].(string)
+			}
+		case <-timeout:
+			t.Fatal("the collector did not serve within a minute")
+		}
+	}
+	if started["version"] != version || started["commit"] != commit {
+		t.Errorf("the start line %v, want version %s and commit %s", started, version, commit)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz answered %d", resp.StatusCode)
+	}
+	go func() {
+		for range lines { // drain, so that the collector never blocks on its log
+		}
+	}()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited = true
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("the collector after SIGTERM: %v", err)
 	}
 }
 
@@ -359,12 +501,14 @@ func TestDockerIgnoreKeepsBuildInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"go.mod", "go.sum", "cmd/telemetry-manager/main.go", "pkg/encoding/report/schema.json", "pkg/version/version.go"} {
+	for _, p := range []string{"go.mod", "go.sum", "cmd/telemetry-manager/main.go", "cmd/telemetry-collector/main.go", "pkg/encoding/report/schema.json",
+		"pkg/collector/server/web/page.html.tmpl", "pkg/collector/server/web/static/style.css", "pkg/version/version.go"} {
 		if ignored(pats, p) {
 			t.Errorf(".dockerignore leaves out %s, which the build needs", p)
 		}
 	}
-	for _, p := range []string{".git/config", "bin/telemetry-manager", "tests/testenv/testenv.go", "charts/telemetry-manager/values.yaml",
+	for _, p := range []string{".git/config", "bin/telemetry-manager", "bin/telemetry-collector", "tests/testenv/testenv.go", "charts/telemetry-manager/values.yaml",
+		"charts/telemetry-collector/values.yaml", "pkg/collector/server/testdata", "cmd/telemetry-collector/main_test.go",
 		"README.md", "pkg/controller/options_test.go", "pkg/encoding/report/testdata/sample.golden.json"} {
 		if !ignored(pats, p) {
 			t.Errorf(".dockerignore ships %s, which the build does not need", p)

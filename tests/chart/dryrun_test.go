@@ -39,7 +39,8 @@ func resourceFor(t testing.TB, o *unstructured.Unstructured) (r dynamic.Resource
 	return client.Dynamic.Resource(m.Resource), true
 }
 
-// TestServerDryRun sends every object rendered with each ci/ values file to
+// TestServerDryRun sends every object rendered with each ci/ values file of
+// each chart to
 // the real API server in a server-side dry run with strict field
 // validation: the server runs defaulting, validation and admission, and
 // rejects unknown or duplicate fields, but stores nothing. A kind the server
@@ -53,32 +54,45 @@ func TestServerDryRun(t *testing.T) {
 	var mu sync.Mutex
 	validated := map[string]bool{}
 	t.Run("values", func(t *testing.T) {
-		for name, path := range ciValues(t) {
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				for _, o := range render(t, release{valuesFile: path}) {
-					id := o.GetKind() + " " + o.GetName()
-					r, served := resourceFor(t, o)
-					if !served {
-						t.Logf("%s: kind %s not served by the test API server; skipped", id, o.GroupVersionKind())
-						continue
-					}
-					mu.Lock()
-					validated[o.GetKind()] = true
-					mu.Unlock()
-					_, err := r.Create(t.Context(), o, metav1.CreateOptions{
-						DryRun:          []string{metav1.DryRunAll},
-						FieldValidation: metav1.FieldValidationStrict,
-						FieldManager:    "chart-test",
+		for _, c := range charts {
+			for name, path := range ciValuesOf(t, c.dir()) {
+				t.Run(c.name+"/"+name, func(t *testing.T) {
+					t.Parallel()
+					dryRunCreate(t, render(t, release{chart: c.dir(), valuesFile: path}), func(kind string) {
+						mu.Lock()
+						validated[c.name+"/"+kind] = true
+						mu.Unlock()
 					})
-					if err != nil {
-						t.Errorf("%s: rejected by the API server: %v", id, err)
-					}
-				}
-			})
+				})
+			}
 		}
 	})
-	if !validated["ServiceMonitor"] {
-		t.Error("no ServiceMonitor went to the API server: its stand-in CRD is not served or no ci/ file enables serviceMonitor")
+	for _, c := range charts {
+		if !validated[c.name+"/ServiceMonitor"] {
+			t.Errorf("no ServiceMonitor of %s went to the API server: its stand-in CRD is not served or no ci/ file enables serviceMonitor", c.name)
+		}
+	}
+}
+
+// dryRunCreate creates objs in a server-side dry run with strict field
+// validation, calling sent with the kind of each object the server serves.
+func dryRunCreate(t *testing.T, objs []*unstructured.Unstructured, sent func(kind string)) {
+	t.Helper()
+	for _, o := range objs {
+		id := o.GetKind() + " " + o.GetName()
+		r, served := resourceFor(t, o)
+		if !served {
+			t.Logf("%s: kind %s not served by the test API server; skipped", id, o.GroupVersionKind())
+			continue
+		}
+		sent(o.GetKind())
+		_, err := r.Create(t.Context(), o, metav1.CreateOptions{
+			DryRun:          []string{metav1.DryRunAll},
+			FieldValidation: metav1.FieldValidationStrict,
+			FieldManager:    "chart-test",
+		})
+		if err != nil {
+			t.Errorf("%s: rejected by the API server: %v", id, err)
+		}
 	}
 }

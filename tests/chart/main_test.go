@@ -1,5 +1,5 @@
-// Package chart tests the Helm chart in charts/telemetry-manager, the
-// Dockerfile and the static build it runs.
+// Package chart tests the Helm charts in charts/telemetry-manager and
+// charts/telemetry-collector, the Dockerfile and the static builds it runs.
 //
 // The chart is linted and rendered by the helm binary that
 // scripts/build-testbin builds, and every rendered object goes through a
@@ -43,7 +43,9 @@ var (
 	client   *fixtures.Client
 	root     string // module root
 	chartDir string // charts/telemetry-manager
-	helmHome string // HELM_*_HOME of every helm run, so no user state is read or written
+	// collectorDir is charts/telemetry-collector.
+	collectorDir string
+	helmHome     string // HELM_*_HOME of every helm run, so no user state is read or written
 )
 
 func TestMain(m *testing.M) {
@@ -57,6 +59,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	chartDir = filepath.Join(root, "charts", "telemetry-manager")
+	collectorDir = filepath.Join(root, "charts", "telemetry-collector")
 	if helmHome, err = os.MkdirTemp("", "telemetry-chart-helm-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -119,12 +122,19 @@ func helm(t testing.TB, args ...string) (string, error) {
 // (without .yaml).
 func ciValues(t testing.TB) map[string]string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(chartDir, "ci", "*.yaml"))
+	return ciValuesOf(t, chartDir)
+}
+
+// ciValuesOf returns the values files of a chart's ci/ by name (without
+// .yaml).
+func ciValuesOf(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "ci", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		t.Fatal("no values files in charts/telemetry-manager/ci")
+		t.Fatalf("no values files in %s/ci", dir)
 	}
 	out := map[string]string{}
 	for _, p := range paths {
@@ -133,23 +143,28 @@ func ciValues(t testing.TB) map[string]string {
 	return out
 }
 
-// release names one rendering of the chart: a release name, its namespace,
-// a values file (optional) and --set assignments.
+// release names one rendering of a chart (charts/telemetry-manager unless
+// chart is set): a release name, its namespace, a values file (optional) and
+// --set assignments.
 type release struct {
+	chart           string
 	name, namespace string
 	valuesFile      string
 	set             []string
 }
 
 func (r release) args() []string {
-	name, ns := r.name, r.namespace
+	name, ns, dir := r.name, r.namespace, r.chart
 	if name == "" {
 		name = releaseName
 	}
 	if ns == "" {
 		ns = releaseNamespace
 	}
-	args := []string{name, chartDir, "--namespace", ns}
+	if dir == "" {
+		dir = chartDir
+	}
+	args := []string{name, dir, "--namespace", ns}
 	if r.valuesFile != "" {
 		args = append(args, "--values", r.valuesFile)
 	}
@@ -227,17 +242,23 @@ func has(objs []*unstructured.Unstructured, kind string) bool {
 	return false
 }
 
-// containerArgs returns the args of the manager container.
+// containerArgs returns the args of the only container of the Deployment.
 func containerArgs(t testing.TB, objs []*unstructured.Unstructured) []string {
+	t.Helper()
+	raw, _, err := unstructured.NestedStringSlice(container(t, objs), "args")
+	if err != nil {
+		t.Fatalf("container args: %v", err)
+	}
+	return raw
+}
+
+// container returns the only container of the Deployment.
+func container(t testing.TB, objs []*unstructured.Unstructured) map[string]any {
 	t.Helper()
 	d := find(t, objs, "Deployment")
 	containers, _, err := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	if err != nil || len(containers) != 1 {
 		t.Fatalf("want one container in the Deployment, got %d (%v)", len(containers), err)
 	}
-	raw, _, err := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
-	if err != nil {
-		t.Fatalf("container args: %v", err)
-	}
-	return raw
+	return containers[0].(map[string]any)
 }

@@ -9,72 +9,98 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// TestLint lints the chart strictly with each values file of ci/.
+// charts are the charts of charts/, by name, with what differs between
+// their pods.
+var charts = []struct {
+	name string
+	dir  func() string // set by TestMain
+	// token: the pod mounts a ServiceAccount token (the manager calls the
+	// Kubernetes API, the collector does not).
+	token bool
+}{
+	{"telemetry-manager", func() string { return chartDir }, true},
+	{"telemetry-collector", func() string { return collectorDir }, false},
+}
+
+// TestLint lints each chart strictly with each values file of its ci/.
 func TestLint(t *testing.T) {
-	for name, path := range ciValues(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			out, err := helm(t, "lint", "--strict", chartDir, "--namespace", releaseNamespace, "--values", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(out, "0 chart(s) failed") {
-				t.Fatalf("helm lint did not pass:\n%s", out)
-			}
-		})
+	for _, c := range charts {
+		for name, path := range ciValuesOf(t, c.dir()) {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				out, err := helm(t, "lint", "--strict", c.dir(), "--namespace", releaseNamespace, "--values", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(out, "0 chart(s) failed") {
+					t.Fatalf("helm lint did not pass:\n%s", out)
+				}
+			})
+		}
 	}
 }
 
 // clusterScoped are the kinds the chart renders without a namespace.
 var clusterScoped = []string{"ClusterRole", "ClusterRoleBinding"}
 
-// TestTemplate renders each values file into a namespace other than the
-// documented one, and checks what every object must have: the release
-// namespace (and never a hard-coded one), the common labels, and a
-// restricted pod.
+// TestTemplate renders each values file of each chart into a namespace
+// other than the documented one, and checks what every object must have:
+// the release namespace (and never a hard-coded one), the common labels, and
+// a restricted pod.
 func TestTemplate(t *testing.T) {
 	const ns = "tm-elsewhere"
-	for name, path := range ciValues(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			out, err := helm(t, append([]string{"template"}, release{namespace: ns, valuesFile: path}.args()...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(out, releaseNamespace) {
-				t.Errorf("rendered into namespace %s, the output still names %s: a template hard-codes it instead of using .Release.Namespace", ns, releaseNamespace)
-			}
-			objs, err := decode(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range objs {
-				id := o.GetKind() + " " + o.GetName()
-				if slices.Contains(clusterScoped, o.GetKind()) {
-					if o.GetNamespace() != "" {
-						t.Errorf("%s: cluster-scoped, but has namespace %q", id, o.GetNamespace())
-					}
-				} else if o.GetNamespace() != ns {
-					t.Errorf("%s: namespace %q, want the release namespace %q", id, o.GetNamespace(), ns)
-				}
-				if o.GetKind() == "Namespace" {
-					t.Errorf("%s: the chart must not create namespaces (the release namespace exists)", id)
-				}
-				labels := o.GetLabels()
-				for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "helm.sh/chart"} {
-					if labels[l] == "" {
-						t.Errorf("%s: label %s missing", id, l)
-					}
-				}
-			}
-			checkRestrictedPod(t, find(t, objs, "Deployment"))
-		})
+	for _, c := range charts {
+		for name, path := range ciValuesOf(t, c.dir()) {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				checkTemplate(t, release{chart: c.dir(), namespace: ns, valuesFile: path}, c.token)
+			})
+		}
 	}
 }
 
+// checkTemplate renders r and checks its objects; token says whether the
+// pod mounts a ServiceAccount token.
+func checkTemplate(t *testing.T, r release, token bool) {
+	t.Helper()
+	ns := r.namespace
+	out, err := helm(t, append([]string{"template"}, r.args()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, releaseNamespace) {
+		t.Errorf("rendered into namespace %s, the output still names %s: a template hard-codes it instead of using .Release.Namespace", ns, releaseNamespace)
+	}
+	objs, err := decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		id := o.GetKind() + " " + o.GetName()
+		if slices.Contains(clusterScoped, o.GetKind()) {
+			if o.GetNamespace() != "" {
+				t.Errorf("%s: cluster-scoped, but has namespace %q", id, o.GetNamespace())
+			}
+		} else if o.GetNamespace() != ns {
+			t.Errorf("%s: namespace %q, want the release namespace %q", id, o.GetNamespace(), ns)
+		}
+		if o.GetKind() == "Namespace" {
+			t.Errorf("%s: the chart must not create namespaces (the release namespace exists)", id)
+		}
+		labels := o.GetLabels()
+		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "helm.sh/chart"} {
+			if labels[l] == "" {
+				t.Errorf("%s: label %s missing", id, l)
+			}
+		}
+	}
+	checkRestrictedPod(t, find(t, objs, "Deployment"), token)
+}
+
 // checkRestrictedPod checks the settings of the "restricted" Pod Security
-// Standard, plus a read-only root filesystem.
-func checkRestrictedPod(t *testing.T, d *unstructured.Unstructured) {
+// Standard, plus a read-only root filesystem, and whether the pod mounts a
+// ServiceAccount token.
+func checkRestrictedPod(t *testing.T, d *unstructured.Unstructured, token bool) {
 	t.Helper()
 	pod, _, _ := unstructured.NestedMap(d.Object, "spec", "template", "spec")
 	want := func(what string, got any, ok bool, wantV any) {
@@ -90,7 +116,7 @@ func checkRestrictedPod(t *testing.T, d *unstructured.Unstructured) {
 	s, ok, _ := unstructured.NestedString(pod, "securityContext", "seccompProfile", "type")
 	want("pod seccompProfile", s, ok, "RuntimeDefault")
 	v, ok, _ = unstructured.NestedBool(pod, "automountServiceAccountToken")
-	want("automountServiceAccountToken", v, ok, true)
+	want("automountServiceAccountToken", v, ok, token)
 
 	containers, _, _ := unstructured.NestedSlice(pod, "containers")
 	for _, c := range containers {

@@ -82,8 +82,14 @@ func TestSchemaAccepts(t *testing.T) {
 // no value that values.yaml lacks (global excepted: Helm passes it to
 // subcharts), except inside a value documented as a whole (resources).
 func TestSchemaCoversValues(t *testing.T) {
+	for _, c := range charts {
+		t.Run(c.name, func(t *testing.T) { checkSchemaCoversValues(t, c.dir()) })
+	}
+}
+
+func checkSchemaCoversValues(t *testing.T, dir string) {
 	var schema map[string]any
-	b, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "values.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +99,8 @@ func TestSchemaCoversValues(t *testing.T) {
 	if got := schema["$schema"]; got != "http://json-schema.org/draft-07/schema#" {
 		t.Errorf("$schema = %v, want draft-07", got)
 	}
-	values := readValues(t)
-	text, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	values := readValuesOf(t, dir)
+	text, err := os.ReadFile(filepath.Join(dir, "values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,10 +191,16 @@ func TestSchemaCoversValues(t *testing.T) {
 	walk("", values, schema)
 }
 
-// readValues decodes values.yaml.
+// readValues decodes the values.yaml of charts/telemetry-manager.
 func readValues(t testing.TB) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	return readValuesOf(t, chartDir)
+}
+
+// readValuesOf decodes the values.yaml of the chart in dir.
+func readValuesOf(t testing.TB, dir string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the values tables of README.md and the chart's README.md")
+var update = flag.Bool("update", false, "rewrite the values tables of README.md and of each chart's README.md")
 
 const (
 	tableStart = "<!-- values-table:start -->"
@@ -205,48 +205,60 @@ func replaceTable(readme []byte, table string) ([]byte, error) {
 	return []byte(before + tableStart + "\n" + table + tableEnd + after), nil
 }
 
-// TestValuesTable checks that README.md and the chart's README.md hold the
-// table of values.yaml between the values-table markers; -update rewrites
-// it (and appends a "## Helm values" section to a README without markers).
+// TestValuesTable checks that the README.md of each chart, and the root
+// README.md for charts/telemetry-manager, hold the table of the chart's
+// values.yaml between the values-table markers; -update rewrites it (and
+// appends a "## Helm values" section to a README without markers).
 func TestValuesTable(t *testing.T) {
-	text, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := parseValuesDoc(string(text), readValues(t))
-	if err != nil {
-		t.Fatalf("values.yaml is not fully documented:\n%v", err)
-	}
-	table := valuesTable(docs)
-	for name, path := range map[string]string{
-		"root":  filepath.Join(root, "README.md"),
-		"chart": filepath.Join(chartDir, "README.md"),
+	for _, tc := range []struct {
+		name    string
+		dir     string
+		readmes []string
+	}{
+		{"telemetry-manager", chartDir, []string{filepath.Join(root, "README.md"), filepath.Join(chartDir, "README.md")}},
+		{"telemetry-collector", collectorDir, []string{filepath.Join(collectorDir, "README.md")}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			readme, err := os.ReadFile(path)
+		t.Run(tc.name, func(t *testing.T) {
+			text, err := os.ReadFile(filepath.Join(tc.dir, "values.yaml"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := replaceTable(readme, table)
+			docs, err := parseValuesDoc(string(text), readValuesOf(t, tc.dir))
 			if err != nil {
-				t.Fatalf("%s: %v", path, err)
+				t.Fatalf("values.yaml is not fully documented:\n%v", err)
 			}
-			if bytes.Equal(readme, want) {
-				return
+			table := valuesTable(docs)
+			for _, path := range tc.readmes {
+				rel, _ := filepath.Rel(root, path)
+				t.Run(rel, func(t *testing.T) { checkValuesTable(t, path, table) })
 			}
-			if *update {
-				if err := os.WriteFile(path, want, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("updated %s", path)
-				return
-			}
-			if !bytes.Contains(readme, []byte(tableStart)) {
-				t.Fatalf("%s has no %s marker: run 'go test ./tests/chart -run TestValuesTable -update' to append the values table", path, tableStart)
-			}
-			t.Errorf("the values table of %s differs from values.yaml: run 'go test ./tests/chart -run TestValuesTable -update'\nwant:\n%s", path, table)
 		})
 	}
+}
+
+func checkValuesTable(t *testing.T, path, table string) {
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := replaceTable(readme, table)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if bytes.Equal(readme, want) {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("updated %s", path)
+		return
+	}
+	if !bytes.Contains(readme, []byte(tableStart)) {
+		t.Fatalf("%s has no %s marker: run 'go test ./tests/chart -run TestValuesTable -update' to append the values table", path, tableStart)
+	}
+	t.Errorf("the values table of %s differs from values.yaml: run 'go test ./tests/chart -run TestValuesTable -update'\nwant:\n%s", path, table)
 }
 
 // TestParseValuesDoc checks the comment rules on small files.
