@@ -202,6 +202,14 @@ func (cl *Client) Heartbeats(ctx context.Context, workers int, t time.Time, prog
 	cont := ""
 	for page := 0; ; page++ {
 		l, err := all.List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
+		if next, ok := expiredContinue(err); ok && cont != "" {
+			// The round outlived etcd's compaction window: go on from
+			// where it was, with the token the refusal carries. Each
+			// node is still visited once.
+			cont = next
+			page--
+			continue
+		}
 		if err != nil {
 			fail(fmt.Errorf("listing nodes: %w", err))
 			break
@@ -295,4 +303,15 @@ feed:
 		return err
 	}
 	return ctx.Err()
+}
+
+// expiredContinue returns the continue token that a 410 Gone answer to an
+// expired one carries, to list the rest inconsistently.
+func expiredContinue(err error) (string, bool) {
+	var st apierrors.APIStatus
+	if !apierrors.IsResourceExpired(err) || !errors.As(err, &st) {
+		return "", false
+	}
+	next := st.Status().ListMeta.Continue
+	return next, next != ""
 }

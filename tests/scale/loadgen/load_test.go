@@ -1,10 +1,13 @@
 package loadgen
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -98,6 +101,24 @@ func TestLoadAndHeartbeatsAgainstTheAPIServer(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got.Object["status"], want.Object["status"]) || !reflect.DeepEqual(got.Object["spec"], want.Object["spec"]) {
 			t.Errorf("node %s: the update changed more than the heartbeat time", key)
+		}
+	}
+}
+
+// TestExpiredContinue: a 410 for an expired continue token gives the token
+// it carries; other errors and a 410 without one give none.
+func TestExpiredContinue(t *testing.T) {
+	expired := &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired,
+		ListMeta: metav1.ListMeta{Continue: "next-token"},
+	}}
+	if next, ok := expiredContinue(fmt.Errorf("listing: %w", expired)); !ok || next != "next-token" {
+		t.Fatalf("expiredContinue(410 with a token) = %q, %v", next, ok)
+	}
+	bare := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired}}
+	for _, err := range []error{nil, errors.New("boom"), bare, apierrors.NewNotFound(NodesResource.GroupResource(), "x")} {
+		if next, ok := expiredContinue(err); ok {
+			t.Errorf("expiredContinue(%v) = %q, true", err, next)
 		}
 	}
 }
