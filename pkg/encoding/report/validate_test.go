@@ -133,30 +133,30 @@ func TestValidatorMatchesSchema(t *testing.T) {
 	const nodes = `"nodes": 9,`
 	const id = `"id":"3b743070a96c7301c5dfed73096ccd7d"`
 	valid := map[string][]byte{
-		"sample":                              sample,
-		"aggregated":                          aggregated,
-		"bucketed":                            readGolden(t, "bucketed"),
-		"empty":                               readGolden(t, "empty"),
-		"no local cluster":                    readGolden(t, "no-local"),
-		"an integer written as 9.0":           v(nodes, `"nodes": 9.0,`),
-		"an integer written as 0.9e1":         v(nodes, `"nodes": 0.9e1,`),
-		"an integer written as 90E-1":         v(nodes, `"nodes": 90E-1,`),
-		"minus zero":                          v(nodes, `"nodes": -0,`),
-		"zero with a huge exponent":           v(nodes, `"nodes": 0e999999999,`),
-		"an integer beyond int64":             v(nodes, `"nodes": 99999999999999999999,`),
-		"an exponent of a million":            v(nodes, `"nodes": 1e1000000,`),
-		"a member named twice, last valid":    v(nodes, `"nodes": -1, "nodes": 9,`),
-		"an object named twice, last valid":   v(`"totals": {`, `"totals": {"x": 1}, "totals": {`),
-		"an escaped member name":              v(`"schemaVersion"`, `"schema\u0056ersion"`),
-		"an escaped value":                    v(`"mode": "rancher"`, `"mode": "ranch\u0065r"`),
-		"whitespace around the document":      append(append([]byte(" \t\r\n"), sample...), " \n"...),
-		"no features":                         v(`"features": [
+		"sample":                            sample,
+		"aggregated":                        aggregated,
+		"bucketed":                          readGolden(t, "bucketed"),
+		"empty":                             readGolden(t, "empty"),
+		"no local cluster":                  readGolden(t, "no-local"),
+		"an integer written as 9.0":         v(nodes, `"nodes": 9.0,`),
+		"an integer written as 0.9e1":       v(nodes, `"nodes": 0.9e1,`),
+		"an integer written as 90E-1":       v(nodes, `"nodes": 90E-1,`),
+		"minus zero":                        v(nodes, `"nodes": -0,`),
+		"zero with a huge exponent":         v(nodes, `"nodes": 0e999999999,`),
+		"an integer beyond int64":           v(nodes, `"nodes": 99999999999999999999,`),
+		"an exponent of a million":          v(nodes, `"nodes": 1e1000000,`),
+		"a member named twice, last valid":  v(nodes, `"nodes": -1, "nodes": 9,`),
+		"an object named twice, last valid": v(`"totals": {`, `"totals": {"x": 1}, "totals": {`),
+		"an escaped member name":            v(`"schemaVersion"`, `"schema\u0056ersion"`),
+		"an escaped value":                  v(`"mode": "rancher"`, `"mode": "ranch\u0065r"`),
+		"whitespace around the document":    append(append([]byte(" \t\r\n"), sample...), " \n"...),
+		"no features": v(`"features": [
       "fleet",
       "harvester",
       "multi-cluster-management"
     ]`, `"features": []`),
 		"otherValues with every field": v(`"otherValues": {}`, `"otherValues": {"cluster.driver":1,"cluster.kubernetesVersion":2,"cluster.provider":3,"install.clusterUUID":1,"install.features":1,"install.gitCommit":1,"install.installUUID":1,"install.kubernetesVersion":1,"install.version":1,"node.arch":1,"node.kubeletVersion":1,"node.os":1,"node.runtime":1}`),
-		"empty strings where allowed": v(`"version": "v2.12.1"`, `"version": ""`),
+		"empty strings where allowed":  v(`"version": "v2.12.1"`, `"version": ""`),
 	}
 	for name, doc := range valid {
 		t.Run("accepts "+name, func(t *testing.T) {
