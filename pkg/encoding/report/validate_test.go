@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -265,7 +266,13 @@ func FuzzValidateAgreesWithSchema(f *testing.F) {
 	for _, name := range []string{"sample", "aggregated", "bucketed", "empty", "no-local"} {
 		f.Add(readGolden(f, name))
 	}
+	// The schema validator computes 10^e for an exponent e: a few of
+	// 5 digits take it seconds. TestValidatorMatchesSchema has those.
+	bigExponent := regexp.MustCompile(`[eE][-+]?0*[0-9]{5}`)
 	f.Fuzz(func(t *testing.T, doc []byte) {
+		if bigExponent.Match(doc) {
+			t.Skip("exponent too slow for the schema validator")
+		}
 		agree(t, doc)
 	})
 }
