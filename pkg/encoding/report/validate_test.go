@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -294,5 +295,30 @@ func BenchmarkValidateBySchema(b *testing.B) {
 		if err := oracle.Validate(doc); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestValidatorAgreesOnMutations runs the fuzz test's check over a fixed
+// set of small random edits of the sample: bytes JSON is made of, changed,
+// dropped or inserted.
+func TestValidatorAgreesOnMutations(t *testing.T) {
+	sample := readGolden(t, "sample")
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(`0123456789eE.-+"{}[],: \tfnu`)
+	for range 3000 {
+		doc := bytes.Clone(sample)
+		for range 1 + rng.IntN(4) {
+			i := rng.IntN(len(doc))
+			c := alphabet[rng.IntN(len(alphabet))]
+			switch rng.IntN(3) {
+			case 0:
+				doc[i] = c
+			case 1:
+				doc = append(doc[:i], doc[i+1:]...)
+			default:
+				doc = append(doc[:i], append([]byte{c}, doc[i:]...)...)
+			}
+		}
+		agree(t, doc)
 	}
 }
