@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The typed validator checks a payload against schema.json in one pass
@@ -128,8 +128,40 @@ type parser struct {
 	err      error
 	rangeErr *RangeError
 	path     []segment
-	// The last string each pattern accepted: clusters share versions.
-	lastOK [len(patternKinds)]string
+}
+
+// accepted holds strings that matched a pattern, by pattern kind, so that
+// the versions every report repeats are matched once per process. It
+// keeps at most maxAccepted strings: the rest are matched every time.
+var accepted struct {
+	sync.Mutex
+	n     int
+	kinds [len(patternKinds)]map[string]string
+}
+
+const maxAccepted = 4096
+
+// wasAccepted returns the kept copy of b when it matched before.
+func wasAccepted(pk int, b []byte) (string, bool) {
+	accepted.Lock()
+	s, ok := accepted.kinds[pk][string(b)]
+	accepted.Unlock()
+	return s, ok
+}
+
+func accept(pk int, s string) {
+	accepted.Lock()
+	defer accepted.Unlock()
+	if accepted.n >= maxAccepted {
+		return
+	}
+	if accepted.kinds[pk] == nil {
+		accepted.kinds[pk] = map[string]string{}
+	}
+	if _, ok := accepted.kinds[pk][s]; !ok {
+		accepted.kinds[pk][s] = s
+		accepted.n++
+	}
 }
 
 type segment struct {
@@ -265,9 +297,9 @@ func (p *parser) object(names []string, required uint32, member func(k int) bool
 				return p.syntax()
 			}
 			p.i++
-			k := slices.Index(names, key)
+			k := index(names, key)
 			if k < 0 {
-				return p.invalid("additional properties %s not allowed", quote(key))
+				return p.invalid("additional properties %s not allowed", quote(clip(string(key), 80)))
 			}
 			if seen&(1<<k) != 0 {
 				p.err = errDuplicate
@@ -341,35 +373,43 @@ func (p *parser) array(item func(i int) bool) bool {
 }
 
 // key reads a member name.
-func (p *parser) key() (string, bool) {
+func (p *parser) key() ([]byte, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return "", p.syntax()
+		return nil, p.syntax()
 	}
-	return p.rawString()
+	return p.rawBytes()
 }
 
 // rawString reads the string at p.i, which starts with a quote.
 func (p *parser) rawString() (string, bool) {
+	b, ok := p.rawBytes()
+	return string(b), ok
+}
+
+// rawBytes reads the string at p.i, which starts with a quote, and
+// returns its decoded bytes: a part of the payload when it has no escapes
+// (the common case, which allocates nothing).
+func (p *parser) rawBytes() ([]byte, bool) {
 	start := p.i
 	for j := start + 1; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
 			p.i = j + 1
-			return string(p.b[start+1 : j]), true
+			return p.b[start+1 : j], true
 		case c == '\\' || c >= 0x80:
 			return p.slowString(start)
 		case c < 0x20:
 			p.i = j
-			return "", p.syntax()
+			return nil, p.syntax()
 		}
 	}
 	p.i = len(p.b)
-	return "", p.syntax()
+	return nil, p.syntax()
 }
 
 // slowString reads a string with escapes or non-ASCII bytes as
 // encoding/json reads it.
-func (p *parser) slowString(start int) (string, bool) {
+func (p *parser) slowString(start int) ([]byte, bool) {
 	j := start + 1
 	for ; j < len(p.b); j++ {
 		c := p.b[j]
@@ -383,15 +423,15 @@ func (p *parser) slowString(start int) (string, bool) {
 	}
 	if j >= len(p.b) {
 		p.i = len(p.b)
-		return "", p.syntax()
+		return nil, p.syntax()
 	}
 	var s string
 	if err := json.Unmarshal(p.b[start:j+1], &s); err != nil {
 		p.i = start
-		return "", p.syntax()
+		return nil, p.syntax()
 	}
 	p.i = j + 1
-	return s, true
+	return []byte(s), true
 }
 
 // str reads a string value.
@@ -429,11 +469,11 @@ func (p *parser) enum(words []string) (string, bool) {
 		// The value is not a string: no word matches it.
 		return "", p.invalid("value must be one of %s", quoteAll(words))
 	}
-	s, ok := p.rawString()
+	s, ok := p.rawBytes()
 	if !ok {
 		return "", false
 	}
-	k := slices.Index(words, s)
+	k := index(words, s)
 	if k < 0 {
 		return "", p.invalid("value must be one of %s", quoteAll(words))
 	}
@@ -443,13 +483,17 @@ func (p *parser) enum(words []string) (string, bool) {
 // pattern reads a string that must match the pattern of a vocab kind and
 // be at most its maxLength long.
 func (p *parser) pattern(pk int) (string, bool) {
-	s, ok := p.str()
+	if !p.want("string") {
+		return "", false
+	}
+	b, ok := p.rawBytes()
 	if !ok {
 		return "", false
 	}
-	if s == p.lastOK[pk] && s != "" {
-		return p.lastOK[pk], true
+	if s, ok := wasAccepted(pk, b); ok {
+		return s, true
 	}
+	s := string(b)
 	rule := patternRules[pk]
 	if n := len([]rune(s)); n > rule.max {
 		return "", p.invalid("maxLength: got %d, want %d", n, rule.max)
@@ -457,7 +501,7 @@ func (p *parser) pattern(pk int) (string, bool) {
 	if !rule.re.MatchString(s) {
 		return "", p.invalid("%s does not match the pattern of %s", quote(clip(s, 40)), patternKinds[pk])
 	}
-	p.lastOK[pk] = s
+	accept(pk, s)
 	return s, true
 }
 
@@ -590,6 +634,16 @@ func classify(lit []byte) (sign int, integer bool) {
 	}
 	tz := len(digits) - len(bytes.TrimRight(digits, "0"))
 	return sign, int64(tz) >= -e
+}
+
+// index returns the index of the word b is, or -1.
+func index(words []string, b []byte) int {
+	for i, w := range words {
+		if string(b) == w {
+			return i
+		}
+	}
+	return -1
 }
 
 func quote(s string) string {

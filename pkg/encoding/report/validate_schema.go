@@ -10,7 +10,7 @@ import (
 // TestValidatorMatchesSchema and FuzzValidateAgreesWithSchema hold the two
 // in step.
 
-// The string kinds checked by pattern, in the order of parser.lastOK.
+// The string kinds checked by pattern.
 const (
 	patVersion = iota
 	patKubeletMinor
