@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 
 	"github.com/rancher/telemetry-manager/pkg/collector/store"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
@@ -131,8 +126,11 @@ func (s *Server) refuse(w http.ResponseWriter, rej *rejection) {
 //     application/json when given (415);
 //  7. the decompressed size, read capped at MaxDecompressed, so a gzip bomb
 //     costs MaxDecompressed bytes at most (413); corrupt gzip is 400;
-//  8. JSON syntax (400);
-//  9. the report schema (400, the error names the field);
+//  8. JSON syntax (400), and
+//  9. the report schema (400, the error names the field), both in the one
+//     pass of report.Decode that also decodes the report the later checks
+//     and the store use; a syntax error anywhere is reported as such, even
+//     after a schema problem;
 //  10. install.installUUID a UUID, since reports are kept and rate limited
 //     by install (400);
 //  11. Idempotency-Key equal to the SHA-256 of the decompressed report (400).
@@ -174,23 +172,12 @@ func (s *Server) decode(r *http.Request) (decoded, *rejection) {
 	if rej != nil {
 		return d, rej
 	}
-	if !json.Valid(payload) {
-		return d, reject(http.StatusBadRequest, reasonJSON, "body is not valid JSON")
+	// One pass checks the syntax and the schema and decodes the report.
+	rep, err := report.Decode(payload)
+	if err != nil {
+		return d, decodeRejection(err)
 	}
-	if err := report.Validate(payload); err != nil {
-		if !errors.Is(err, report.ErrInvalid) {
-			// The schema itself failed to compile: a bug of the build.
-			return d, reject(http.StatusInternalServerError, reasonSchema, "checking the report schema: %v", err)
-		}
-		return d, reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s: %s", report.Version, schemaProblems(err))
-	}
-	if err := json.Unmarshal(payload, &d.report); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return d, reject(http.StatusBadRequest, reasonSchema, "report field %s: value out of range", te.Field)
-		}
-		return d, reject(http.StatusBadRequest, reasonJSON, "decoding the report: %v", err)
-	}
+	d.report = rep
 	if !uuidPattern.MatchString(d.report.Install.InstallUUID) {
 		return d, reject(http.StatusBadRequest, reasonInstall, "report field install.installUUID: must be a UUID; the collector keeps reports by install")
 	}
@@ -273,45 +260,23 @@ func (s *Server) decompress(encoding string, raw []byte) ([]byte, *rejection) {
 	return out, nil
 }
 
-// maxProblems is how many schema problems an error names.
-const maxProblems = 5
-
-var printer = message.NewPrinter(language.English)
-
-// schemaProblems names the fields a schema error is about, as JSON
-// pointers, with the rule each broke. The rule's text is left out when it
-// is long (patterns are), and nothing is longer than a few hundred bytes,
-// whatever the payload held.
-func schemaProblems(err error) string {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return clip(err.Error(), 200)
+// decodeRejection is the refusal of a payload report.Decode refused. Its
+// message names the field as a JSON pointer with the rule it broke, and is
+// never longer than a few hundred bytes, whatever the payload held.
+func decodeRejection(err error) *rejection {
+	var se *report.SchemaError
+	var re *report.RangeError
+	switch {
+	case errors.Is(err, report.ErrSyntax):
+		return reject(http.StatusBadRequest, reasonJSON, "body is not valid JSON: %s", clip(err.Error(), 200))
+	case errors.As(err, &se):
+		return reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s: at %s: %s",
+			report.Version, clip(se.Pointer, 120), clip(se.Problem, 200))
+	case errors.As(err, &re):
+		return reject(http.StatusBadRequest, reasonSchema, "report field %s: value out of range", clip(re.Field, 120))
+	default:
+		return reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s: %s", report.Version, clip(err.Error(), 200))
 	}
-	var out []string
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(out) == maxProblems {
-			return
-		}
-		if len(e.Causes) == 0 {
-			field := "/" + strings.Join(e.InstanceLocation, "/")
-			msg := e.ErrorKind.LocalizedString(printer)
-			if len(msg) > 120 {
-				kw := e.ErrorKind.KeywordPath()
-				msg = "fails " + strings.Join(kw, "/")
-			}
-			out = append(out, "at "+clip(field, 120)+": "+msg)
-			return
-		}
-		for _, c := range e.Causes {
-			walk(c)
-		}
-	}
-	walk(ve)
-	if len(out) == 0 {
-		return "invalid"
-	}
-	return strings.Join(out, "; ")
 }
 
 func clip(s string, n int) string {

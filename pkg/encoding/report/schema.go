@@ -3,8 +3,6 @@ package report
 import (
 	_ "embed"
 	"errors"
-
-	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
 )
 
 // SchemaID is the $id of schema.json.
@@ -16,15 +14,16 @@ var ErrInvalid = errors.New("report: payload does not match the schema")
 //go:embed schema.json
 var schema []byte
 
-var validator = jsonutil.NewValidator(SchemaID, schema, ErrInvalid)
-
 // Schema returns the JSON schema (draft 2020-12) of the report.
 func Schema() []byte {
 	return append([]byte(nil), schema...)
 }
 
-// Validate checks a payload against the report schema. The schema is
-// compiled on first use.
+// Validate checks a payload against the report schema: it accepts and
+// refuses exactly what a JSON schema validator does with schema.json, in
+// one typed pass over the payload (see validate.go). Errors wrap
+// ErrInvalid; a *SchemaError names the field as a JSON pointer.
 func Validate(payload []byte) error {
-	return validator.Validate(payload)
+	_, _, err := check(payload)
+	return err
 }
