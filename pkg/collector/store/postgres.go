@@ -1,11 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 )
@@ -14,27 +19,46 @@ import (
 type PostgresOptions struct {
 	// MaxConns is the size of the connection pool of one collector.
 	MaxConns int32
+	// Writers is how many transactions of Inserts one collector runs at
+	// once; each holds a connection of the pool while it commits.
+	Writers int
+	// BatchSize is the most Inserts committed in one transaction. Inserts
+	// that arrive while the writers are busy are batched; a lone Insert
+	// never waits for others.
+	BatchSize int
 }
 
 // NewPostgresOptions returns the defaults.
 func NewPostgresOptions() PostgresOptions {
-	return PostgresOptions{MaxConns: 16}
+	return PostgresOptions{MaxConns: 16, Writers: 4, BatchSize: 256}
 }
 
 // Validate reports every problem of o at once.
 func (o PostgresOptions) Validate() error {
+	var errs []error
 	if o.MaxConns < 1 || o.MaxConns > 1000 {
-		return fmt.Errorf("%w: postgres max connections must be between 1 and 1000, got %d", ErrInvalid, o.MaxConns)
+		errs = append(errs, fmt.Errorf("%w: postgres max connections must be between 1 and 1000, got %d", ErrInvalid, o.MaxConns))
 	}
-	return nil
+	if o.Writers < 1 || int64(o.Writers) > int64(o.MaxConns) {
+		errs = append(errs, fmt.Errorf("%w: postgres writers must be between 1 and max connections (%d), got %d", ErrInvalid, o.MaxConns, o.Writers))
+	}
+	if o.BatchSize < 1 || o.BatchSize > 10000 {
+		errs = append(errs, fmt.Errorf("%w: postgres batch size must be between 1 and 10000, got %d", ErrInvalid, o.BatchSize))
+	}
+	return errors.Join(errs...)
 }
 
 // Postgres is the Store kept in a PostgreSQL database, which several
 // collectors may share.
 type Postgres struct {
+	o    PostgresOptions
 	pool *pgxpool.Pool
 	log  *logrus.Entry
 	gate gate
+	// reqs carries Inserts to the writer goroutines; writers is done once
+	// reqs is closed and they drained it.
+	reqs    chan *insertReq
+	writers sync.WaitGroup
 }
 
 var _ Store = (*Postgres)(nil)
@@ -105,7 +129,7 @@ func OpenPostgres(ctx context.Context, url string, o PostgresOptions, log *logru
 	if err != nil {
 		return nil, fmt.Errorf("connecting to postgres: %w", err)
 	}
-	p := &Postgres{pool: pool, log: orDiscard(log)}
+	p := &Postgres{o: o, pool: pool, log: orDiscard(log), reqs: make(chan *insertReq)}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to postgres: %w", err)
@@ -113,6 +137,9 @@ func OpenPostgres(ctx context.Context, url string, o PostgresOptions, log *logru
 	if err := p.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
+	}
+	for range o.Writers {
+		p.writers.Go(p.writeLoop)
 	}
 	return p, nil
 }
@@ -175,9 +202,29 @@ const postgresInsert = `WITH r AS (
 )
 SELECT id, inserted FROM r`
 
-// Insert implements Store. The statement commits on its own; the unique
-// constraint makes one of several concurrent Inserts of a key, on any
-// replica, store it and the others see a duplicate.
+// postgresBatchReport is the report half of postgresInsert for a batch:
+// its sightings follow as postgresBatchSighting once every report of the
+// batch is written.
+const postgresBatchReport = `INSERT INTO reports AS t (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
+VALUES ($1, $2, $3, $4, $4, $5, $6)
+ON CONFLICT (idempotency_key) DO UPDATE SET last_seen_at = greatest(t.last_seen_at, excluded.last_seen_at)
+RETURNING t.id, (t.xmax = 0) AS inserted`
+
+// postgresBatchSighting upserts the sighting of the stored report with key
+// $1 seen at $2, as postgresInsert does.
+const postgresBatchSighting = `INSERT INTO sightings AS g (install_uuid, day, report_id, seen_at)
+SELECT install_uuid, ($2::timestamptz AT TIME ZONE 'UTC')::date, id, $2 FROM reports WHERE idempotency_key = $1
+ON CONFLICT (install_uuid, day) DO UPDATE SET report_id = excluded.report_id, seen_at = excluded.seen_at
+WHERE excluded.seen_at >= g.seen_at`
+
+// postgresBatchTimeout bounds one batch transaction, which runs on no
+// caller's context: one caller giving up must not undo the others' writes.
+const postgresBatchTimeout = time.Minute
+
+// Insert implements Store: it hands r to a writer goroutine and waits for
+// the transaction holding it to commit. The unique constraint makes one of
+// several concurrent Inserts of a key, on any replica, store it and the
+// others see a duplicate.
 func (p *Postgres) Insert(ctx context.Context, r Report) (Result, error) {
 	if err := validReport(r); err != nil {
 		return Result{}, err
@@ -186,16 +233,158 @@ func (p *Postgres) Insert(ctx context.Context, r Report) (Result, error) {
 		return Result{}, err
 	}
 	defer p.gate.leave()
+	req := &insertReq{ctx: ctx, r: r, done: make(chan struct{})}
+	select {
+	case p.reqs <- req:
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("inserting report: %w", ctx.Err())
+	}
+	// Once handed over, wait for the outcome: Close promises that no
+	// write is in flight when it returns. A lone report is written on
+	// ctx, a batch within postgresBatchTimeout.
+	<-req.done
+	if req.err != nil {
+		return Result{}, fmt.Errorf("inserting report: %w", req.err)
+	}
+	return req.res, nil
+}
+
+// writeLoop commits the Inserts of p.reqs in batches of what is waiting
+// until reqs is closed.
+func (p *Postgres) writeLoop() {
+	batch := make([]*insertReq, 0, p.o.BatchSize)
+	for {
+		first, ok := <-p.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+	collect:
+		for len(batch) < p.o.BatchSize {
+			select {
+			case req, ok := <-p.reqs:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, req)
+			default:
+				break collect
+			}
+		}
+		p.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes batch in one transaction and answers each request. When that
+// transaction fails, each request is retried on its own, so that a failure
+// belongs to the report that caused it.
+func (p *Postgres) commit(batch []*insertReq) {
+	live := batch[:0:0]
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.err = err
+			close(req.done)
+			continue
+		}
+		live = append(live, req)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		live[0].res, live[0].err = p.insertOne(live[0].ctx, live[0].r)
+		close(live[0].done)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), postgresBatchTimeout)
+	defer cancel()
+	if err := p.insertBatch(ctx, live); err != nil {
+		p.log.WithError(err).WithField("reports", len(live)).Debug("postgres batch failed, committing its reports one by one")
+		for _, req := range live {
+			req.res, req.err = p.insertOne(req.ctx, req.r)
+			close(req.done)
+		}
+		return
+	}
+	for _, req := range live {
+		close(req.done)
+	}
+}
+
+// insertOne writes r with postgresInsert, which commits on its own.
+func (p *Postgres) insertOne(ctx context.Context, r Report) (Result, error) {
 	var id int64
 	var inserted bool
 	err := p.pool.QueryRow(ctx, postgresInsert, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload)).Scan(&id, &inserted)
 	switch {
 	case err != nil:
-		return Result{}, fmt.Errorf("inserting report: %w", err)
+		return Result{}, err
 	case !inserted:
 		return Result{Duplicate: true}, nil
 	}
 	return Result{ID: strconv.FormatInt(id, 10)}, nil
+}
+
+// insertBatch writes reqs in one transaction, sent as one pipeline, and
+// sets their results once it committed. The reports are written in key
+// order, then the sightings in install and day order (ties in arrival
+// order, so the later write wins as for single Inserts): transactions of
+// other writers and replicas take their row locks in the same order, so
+// they wait for each other instead of deadlocking. Of several requests of
+// one key only the first can have stored it.
+func (p *Postgres) insertBatch(ctx context.Context, reqs []*insertReq) error {
+	byKey := slices.Clone(reqs)
+	slices.SortStableFunc(byKey, func(a, b *insertReq) int { return cmp.Compare(a.r.IdempotencyKey, b.r.IdempotencyKey) })
+	bySighting := slices.Clone(reqs)
+	slices.SortStableFunc(bySighting, func(a, b *insertReq) int {
+		return cmp.Or(cmp.Compare(a.r.InstallUUID, b.r.InstallUUID), cmp.Compare(dayNumber(a.r.ReceivedAt), dayNumber(b.r.ReceivedAt)))
+	})
+	b := &pgx.Batch{}
+	for _, req := range byKey {
+		r := req.r
+		b.Queue(postgresBatchReport, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload))
+	}
+	for _, req := range bySighting {
+		b.Queue(postgresBatchSighting, req.r.IdempotencyKey, req.r.ReceivedAt)
+	}
+
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it only reports ErrTxClosed
+	results := make([]Result, len(byKey))
+	br := tx.SendBatch(ctx, b)
+	for i, req := range byKey {
+		var id int64
+		var inserted bool
+		if err := br.QueryRow().Scan(&id, &inserted); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("writing a report: %w", err)
+		}
+		if inserted && (i == 0 || byKey[i-1].r.IdempotencyKey != req.r.IdempotencyKey) {
+			results[i] = Result{ID: strconv.FormatInt(id, 10)}
+		} else {
+			results[i] = Result{Duplicate: true}
+		}
+	}
+	for range bySighting {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("recording a sighting: %w", err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("writing reports: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	for i, req := range byKey {
+		req.res = results[i]
+	}
+	return nil
 }
 
 const postgresLatest = `SELECT id, idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload
@@ -318,12 +507,14 @@ func (p *Postgres) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store: it waits for the calls in flight and closes the
-// pool.
+// Close implements Store: it waits for the calls in flight, stops the
+// writers and closes the pool.
 func (p *Postgres) Close() error {
 	if err := p.gate.close(); err != nil {
 		return err
 	}
+	close(p.reqs)
+	p.writers.Wait()
 	p.pool.Close()
 	return nil
 }

@@ -60,6 +60,8 @@ type SQLite struct {
 	// w holds the one connection that writes; r is the read-only pool.
 	w, r *sql.DB
 
+	stmts sqliteStmts
+
 	gate gate
 	// reqs carries Inserts to the writer goroutine, which closes done when
 	// reqs is closed and drained.
@@ -111,10 +113,16 @@ func OpenSQLite(path string, o SQLiteOptions, log *logrus.Entry) (*SQLite, error
 		w.Close()
 		return nil, fmt.Errorf("sqlite database %s: %w", path, err)
 	}
+	if err := s.prepare(); err != nil {
+		_ = s.stmts.close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite database %s: %w", path, err)
+	}
 
 	pragmas.Add("_pragma", "query_only(1)")
 	r, err := sql.Open("sqlite", path+"?"+pragmas.Encode())
 	if err != nil {
+		_ = s.stmts.close()
 		w.Close()
 		return nil, fmt.Errorf("opening sqlite database: %w", err)
 	}
@@ -333,13 +341,18 @@ func (s *SQLite) commit(batch []*insertReq) {
 }
 
 const (
-	sqliteInsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
-VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
-	// sqliteSeenAgain runs when sqliteInsert found the key stored: the
-	// report was seen again. A retry delayed past a later one never moves
-	// last_seen_at back.
-	sqliteSeenAgain = `UPDATE reports SET last_seen_at = max(last_seen_at, ?2)
-WHERE idempotency_key = ?1 RETURNING id, install_uuid`
+	// sqliteUpsert stores a report or, when its key is stored, moves that
+	// row's last_seen_at forward (a retry delayed past a later one never
+	// moves it back). It returns the stored row's id and install either
+	// way; insertTx tells a new row by its id (see there).
+	sqliteUpsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
+VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+ON CONFLICT (idempotency_key) DO UPDATE SET last_seen_at = max(last_seen_at, excluded.last_seen_at)
+RETURNING id, install_uuid`
+	// sqliteLastID is the largest id reports ever assigned, 0 before the
+	// first: AUTOINCREMENT keeps it in sqlite_sequence and never reuses
+	// an id, so every row inserted later has a larger one.
+	sqliteLastID = `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'reports'), 0)`
 	// sqliteSighting records that install was seen on a day; of the
 	// reports seen on one day the last one seen stays (the later write on
 	// a tie).
@@ -348,11 +361,45 @@ ON CONFLICT (install_uuid, day) DO UPDATE SET report_id = excluded.report_id, se
 WHERE excluded.seen_at >= sightings.seen_at`
 )
 
+// sqliteStmts are the writer's statements, prepared once on its connection
+// and reused by every transaction.
+type sqliteStmts struct {
+	upsert, lastID, sighting *sql.Stmt
+}
+
+func (s *SQLite) prepare() error {
+	var err error
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{{&s.stmts.upsert, sqliteUpsert}, {&s.stmts.lastID, sqliteLastID}, {&s.stmts.sighting, sqliteSighting}} {
+		if *p.dst, err = s.w.Prepare(p.q); err != nil {
+			return fmt.Errorf("preparing statement: %w", err)
+		}
+	}
+	return nil
+}
+
+func (st sqliteStmts) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.upsert, st.lastID, st.sighting} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // insertTx inserts reqs in one transaction and sets their results once it
 // committed. A report stored already is a duplicate: its last_seen_at moves
 // forward instead. Each report, new or duplicate, leaves a sighting. The
 // transaction does not use the requests' contexts: once it began, one
 // caller giving up must not undo the others' writes.
+//
+// A row is new when its id is above the largest id assigned before the
+// transaction began (the writer holds the write lock, so nothing else
+// assigns ids meanwhile) and no earlier report of the transaction returned
+// it.
 func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -366,42 +413,39 @@ func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	var stmts [3]*sql.Stmt
-	for i, q := range []string{sqliteInsert, sqliteSeenAgain, sqliteSighting} {
-		if stmts[i], err = tx.PrepareContext(ctx, q); err != nil {
-			return fmt.Errorf("preparing statement: %w", err)
-		}
-		defer stmts[i].Close()
+	// Statements of a transaction taken from ones prepared on the same
+	// connection reuse them; closing them leaves the originals prepared.
+	upsert, lastID, sighting := tx.StmtContext(ctx, s.stmts.upsert), tx.StmtContext(ctx, s.stmts.lastID), tx.StmtContext(ctx, s.stmts.sighting)
+	var before int64
+	if err := lastID.QueryRowContext(ctx).Scan(&before); err != nil {
+		return fmt.Errorf("reading the last report id: %w", err)
 	}
-	insert, seenAgain, sighting := stmts[0], stmts[1], stmts[2]
 	results := make([]Result, len(reqs))
+	var inserted map[int64]bool
+	if len(reqs) > 1 {
+		inserted = make(map[int64]bool, len(reqs))
+	}
 	for i, req := range reqs {
 		r := req.r
 		at := r.ReceivedAt.UnixMicro()
 		var id int64
-		install := r.InstallUUID
-		err := insert.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, at, r.Nodes, nonNil(r.Payload)).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// The stored row's install is the one sighted: the key is
-			// the payload's digest, so they agree unless a caller
-			// lied, and then the stored report is what was seen.
-			if err := seenAgain.QueryRowContext(ctx, r.IdempotencyKey, at).Scan(&id, &install); err != nil {
-				return fmt.Errorf("marking a duplicate seen: %w", err)
-			}
-			results[i] = Result{Duplicate: true}
-		case err != nil:
+		// The stored row's install is the one sighted: the key is the
+		// payload's digest, so they agree unless a caller lied, and
+		// then the stored report is what was seen.
+		var install string
+		if err := upsert.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, at, r.Nodes, nonNil(r.Payload)).Scan(&id, &install); err != nil {
 			return err
-		default:
+		}
+		if id > before && !inserted[id] {
 			results[i] = Result{ID: strconv.FormatInt(id, 10)}
+			if inserted != nil {
+				inserted[id] = true
+			}
+		} else {
+			results[i] = Result{Duplicate: true}
 		}
 		if _, err := sighting.ExecContext(ctx, install, dayNumber(r.ReceivedAt), id, at); err != nil {
 			return fmt.Errorf("recording a sighting: %w", err)
-		}
-	}
-	for _, st := range stmts {
-		if err := st.Close(); err != nil {
-			return fmt.Errorf("closing statement: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -553,5 +597,5 @@ func (s *SQLite) Close() error {
 	}
 	close(s.reqs)
 	<-s.done
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 }
