@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,8 +58,9 @@ func (o SQLiteOptions) Validate() error {
 type SQLite struct {
 	o   SQLiteOptions
 	log *logrus.Entry
-	// w holds the one connection that writes; r is the read-only pool.
-	w, r *sql.DB
+	// w holds the one connection that writes; r is the read-only pool;
+	// c is the connection that checkpoints the WAL.
+	w, r, c *sql.DB
 
 	stmts sqliteStmts
 
@@ -67,6 +69,10 @@ type SQLite struct {
 	// reqs is closed and drained.
 	reqs chan *insertReq
 	done chan struct{}
+	// checkpoint wakes the checkpointer, which closes checkpointed when
+	// checkpoint is closed.
+	checkpoint   chan struct{}
+	checkpointed chan struct{}
 }
 
 var _ Store = (*SQLite)(nil)
@@ -97,7 +103,12 @@ func OpenSQLite(path string, o SQLiteOptions, log *logrus.Entry) (*SQLite, error
 	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	pragmas.Add("_pragma", "journal_mode(WAL)")
 	pragmas.Add("_pragma", "synchronous(FULL)")
-	w, err := sql.Open("sqlite", path+"?"+pragmas.Encode()+"&_txlock=immediate")
+	// The writer never checkpoints but at this many WAL pages (64 MiB of
+	// 4 KiB pages), a bound should the checkpointer fall behind: copying
+	// the WAL into the database and syncing it would stall every Insert
+	// waiting for the writer.
+	wPragmas := url.Values{"_pragma": append(slices.Clone(pragmas["_pragma"]), fmt.Sprintf("wal_autocheckpoint(%d)", sqliteWriterCheckpointPages))}
+	w, err := sql.Open("sqlite", path+"?"+wPragmas.Encode()+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite database: %w", err)
 	}
@@ -129,6 +140,21 @@ func OpenSQLite(path string, o SQLiteOptions, log *logrus.Entry) (*SQLite, error
 	r.SetMaxOpenConns(o.ReadConns)
 	r.SetMaxIdleConns(o.ReadConns)
 	s.r = r
+
+	c, err := sql.Open("sqlite", path+"?"+wPragmas.Encode())
+	if err != nil {
+		_ = s.stmts.close()
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	c.SetConnMaxLifetime(0)
+	c.SetConnMaxIdleTime(0)
+	s.c = c
+	s.checkpoint, s.checkpointed = make(chan struct{}, 1), make(chan struct{})
+	go s.checkpointLoop()
 	go s.writeLoop()
 	return s, nil
 }
@@ -254,10 +280,34 @@ func (s *SQLite) Insert(ctx context.Context, r Report) (Result, error) {
 	return req.res, nil
 }
 
+// sqliteCheckpointReports is how many committed reports wake the
+// checkpointer; sqliteWriterCheckpointPages is the WAL size at which the
+// writer checkpoints itself.
+const (
+	sqliteCheckpointReports     = 128
+	sqliteWriterCheckpointPages = 16384
+)
+
+// checkpointLoop copies the WAL into the database whenever the writer asks,
+// on a connection of its own. A PASSIVE checkpoint waits for no one: the
+// writer goes on committing to the WAL meanwhile, and SQLite starts the WAL
+// over once it was copied completely.
+func (s *SQLite) checkpointLoop() {
+	defer close(s.checkpointed)
+	for range s.checkpoint {
+		var busy, frames, copied int
+		if err := s.c.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			s.log.WithError(err).Warn("sqlite checkpoint failed")
+		}
+	}
+}
+
 // writeLoop commits the Inserts of s.reqs in batches until reqs is closed.
 func (s *SQLite) writeLoop() {
 	defer close(s.done)
+	defer close(s.checkpoint)
 	batch := make([]*insertReq, 0, s.o.BatchSize)
+	committed := 0
 	var wait *time.Timer
 	for {
 		first, ok := <-s.reqs
@@ -305,6 +355,13 @@ func (s *SQLite) writeLoop() {
 			wait.Stop()
 		}
 		s.commit(batch)
+		if committed += len(batch); committed >= sqliteCheckpointReports {
+			committed = 0
+			select {
+			case s.checkpoint <- struct{}{}:
+			default: // a checkpoint is due already
+			}
+		}
 		clear(batch)
 	}
 }
@@ -597,5 +654,6 @@ func (s *SQLite) Close() error {
 	}
 	close(s.reqs)
 	<-s.done
-	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
+	<-s.checkpointed
+	return errors.Join(s.stmts.close(), s.c.Close(), s.r.Close(), s.w.Close())
 }
