@@ -97,3 +97,48 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 		t.Errorf("open: %v, want ErrSchemaTooNew", err)
 	}
 }
+
+// TestPostgresBatch commits reports as one transaction: a key twice in the
+// batch is stored once, and a report PostgreSQL refuses fails alone.
+func TestPostgresBatch(t *testing.T) {
+	url := postgresServer(t).NewDatabase(t)
+	ctx := context.Background()
+	s, err := store.OpenPostgres(ctx, url, store.NewPostgresOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, b := storetest.NewReport("install-a", 1, t0), storetest.NewReport("install-b", 2, t0)
+	bad := storetest.NewReport("install-c", 3, t0)
+	bad.InstallUUID = "install-\xff" // not UTF-8: PostgreSQL refuses the text
+	res, errs := store.CommitPostgresBatch(s, []store.Report{a, b, a, bad})
+	for i, want := range []bool{false, false, true} {
+		if errs[i] != nil {
+			t.Fatalf("report %d: %v", i, errs[i])
+		}
+		if res[i].Duplicate != want || (res[i].ID == "") != want {
+			t.Errorf("report %d: %+v, want duplicate %v", i, res[i], want)
+		}
+	}
+	if errs[3] == nil {
+		t.Errorf("report with a bad install UUID: %+v, want an error", res[3])
+	}
+	// Without a failing report the batch commits as one transaction.
+	x, y := storetest.NewReport("install-x", 1, t0), storetest.NewReport("install-y", 2, t0)
+	res, errs = store.CommitPostgresBatch(s, []store.Report{x, y, x, a})
+	for i, want := range []bool{false, false, true, true} {
+		if errs[i] != nil {
+			t.Fatalf("second batch, report %d: %v", i, errs[i])
+		}
+		if res[i].Duplicate != want || (res[i].ID == "") != want {
+			t.Errorf("second batch, report %d: %+v, want duplicate %v", i, res[i], want)
+		}
+	}
+	got, err := s.Latest(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0].InstallUUID != a.InstallUUID || got[1].InstallUUID != b.InstallUUID {
+		t.Errorf("latest: %d reports %+v, want those of install-a, -b, -x and -y", len(got), got)
+	}
+}

@@ -192,6 +192,41 @@ func TestSQLiteWriterIsDurable(t *testing.T) {
 	}
 }
 
+// TestSQLiteCheckpointerCopiesTheWAL commits enough reports to wake the
+// checkpointer; the writer itself checkpoints only at a large WAL.
+func TestSQLiteCheckpointerCopiesTheWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports.db")
+	s, err := OpenSQLite(path, NewSQLiteOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	if err := s.w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != sqliteWriterCheckpointPages {
+		t.Errorf("writer checkpoints at %d pages, want %d", pages, sqliteWriterCheckpointPages)
+	}
+	ctx := context.Background()
+	for i := range sqliteCheckpointReports {
+		if _, err := s.Insert(ctx, report(fmt.Sprintf("k%03d", i), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Close waits for the checkpointer; a reopened file has every report.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenSQLite(path, NewSQLiteOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := len(stored(t, again)); got != sqliteCheckpointReports {
+		t.Errorf("after reopening: %d reports, want %d", got, sqliteCheckpointReports)
+	}
+}
+
 // TestSQLiteMigratesReportsToSightings opens a file written at schema
 // version 1: each report becomes seen when it arrived, and the last report
 // of each install and day its sighting.
