@@ -31,16 +31,24 @@
 // writer goroutine groups the Inserts that arrive together into one
 // transaction (see SQLiteOptions), so a burst costs one fsync, not one per
 // report; each Insert still returns only after its transaction committed.
-// Reads use a separate pool of read-only connections. A full disk or an I/O
-// error fails the Inserts of that transaction; the file stays consistent and
+// The writer's statements are prepared once, and one upsert per report both
+// stores it and marks a duplicate seen. A connection of its own copies the
+// WAL into the database, so commits do not wait for checkpoints. Reads use
+// a separate pool of read-only connections. A full disk or an I/O error
+// fails the Inserts of that transaction; the file stays consistent and
 // Inserts succeed again once space returns.
 //
-// PostgreSQL is for several collector replicas sharing one database: each
-// Insert is one statement, INSERT ... ON CONFLICT (idempotency_key) DO UPDATE
-// of last_seen_at together with the sighting's upsert, committed with
-// synchronous_commit on. The unique constraint, not a prior lookup, decides
-// which replica stores a report sent to two of them at once; the row's xmax
-// tells that replica's insert from the others' updates.
+// PostgreSQL is for several collector replicas sharing one database. A few
+// writer goroutines (see PostgresOptions) each commit the Inserts waiting
+// at once in one transaction, sent as one pipeline: INSERT ... ON CONFLICT
+// (idempotency_key) DO UPDATE of last_seen_at for each report, in key
+// order, then the sightings' upserts, in install order, so that concurrent
+// transactions lock rows in one order. synchronous_commit is on. When a
+// batch fails, each of its reports is retried on its own, so a failure
+// belongs to the report that caused it. The unique constraint, not a prior
+// lookup, decides which replica stores a report sent to two of them at
+// once; the row's xmax tells that replica's insert from the others'
+// updates.
 //
 // Migrations are numbered, run in one transaction when a store is opened and
 // recorded in the schema_migrations table; on PostgreSQL a transaction-scoped
