@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -135,6 +136,8 @@ type Sources struct {
 	// settingChanged receives a value (without blocking the informer) when
 	// the install-uuid Setting is added, changed or deleted.
 	settingChanged chan struct{}
+	// released makes the first sync hand memory back once.
+	released sync.Once
 }
 
 // Options say what Connect reads.
@@ -453,8 +456,19 @@ func (s *Sources) WaitForSync(ctx context.Context) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("caches not synced: %v", missing)
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The first list decodes every object whole before the transforms
+	// slim it (a Node to its record): garbage many times what the caches
+	// keep. It is handed back to the OS once, so the process shows its
+	// steady size from the start instead of after the scavenger's minutes.
+	s.released.Do(releaseMemory)
+	return nil
 }
+
+// releaseMemory returns freed memory to the OS; a variable for tests.
+var releaseMemory = debug.FreeOSMemory
 
 // EphemeralIdentity returns an identity that lives only for this process.
 func EphemeralIdentity() identity.Identity {
