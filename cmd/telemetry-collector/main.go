@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, open server.OpenF
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	if !fs.Changed("database") {
+		o.DatabaseFromEnv(os.LookupEnv)
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
 		return 2

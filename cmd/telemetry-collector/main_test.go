@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rancher/telemetry-manager/internal/memstore"
+	"github.com/rancher/telemetry-manager/pkg/collector/server"
+	"github.com/rancher/telemetry-manager/pkg/collector/store"
 	"github.com/rancher/telemetry-manager/pkg/protocol"
 )
 
@@ -199,5 +201,43 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	// The collector's own address is logged; no peer's may be.
 	if strings.Contains(strings.ReplaceAll(logs.String(), addr, ""), "127.0.0.1") {
 		t.Errorf("the log holds a peer address:\n%s", logs.String())
+	}
+}
+
+// TestDatabaseFromTheEnvironment: without --database the store comes from
+// TELEMETRY_COLLECTOR_DATABASE, so a PostgreSQL password stays out of the
+// arguments; --database wins over it; --help never shows its value.
+func TestDatabaseFromTheEnvironment(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("collector-test-signing-key-0001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const fromEnv = "postgres://u:env-secret@127.0.0.1:1/x"
+	t.Setenv(server.DatabaseEnv, fromEnv)
+	opened := func(args ...string) string {
+		t.Helper()
+		var got string
+		open := func(ctx context.Context, spec string) (store.Store, error) {
+			got = spec
+			return nil, errors.New("not opening it")
+		}
+		var stderr bytes.Buffer
+		if code := run(t.Context(), append([]string{"--listen", "127.0.0.1:0", "--signing-keys-file", keys}, args...), &stderr, open); code != 1 {
+			t.Fatalf("exit %d, want 1 (the store refused):\n%s", code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "env-secret") {
+			t.Fatalf("the password is in the output:\n%s", stderr.String())
+		}
+		return got
+	}
+	if got := opened(); got != fromEnv {
+		t.Errorf("without --database the store is %q, want the environment's", got)
+	}
+	if got := opened("--database", "sqlite:x.db"); got != "sqlite:x.db" {
+		t.Errorf("with --database the store is %q, want the flag's", got)
+	}
+	var help bytes.Buffer
+	if code := run(t.Context(), []string{"--help"}, &help, memstore.Open); code != 0 || strings.Contains(help.String(), "env-secret") || !strings.Contains(help.String(), server.DatabaseEnv) {
+		t.Errorf("--help (exit %d) shows the value or not the variable:\n%s", code, help.String())
 	}
 }

@@ -222,17 +222,17 @@ func TestCollectorDatabase(t *testing.T) {
 			flags := collectorFlags(t, args)
 			env, _, _ := unstructured.NestedSlice(container(t, objs), "env")
 			if tc.postgres {
-				if flags["database"] != "$(DATABASE_URL)" {
-					t.Errorf("--database=%s, want $(DATABASE_URL)", flags["database"])
+				if v, ok := flags["database"]; ok {
+					t.Errorf("--database=%s in the arguments, want the URL in the environment only", v)
 				}
-				ref := envSecretRef(env, "DATABASE_URL")
+				ref := envSecretRef(env, server.DatabaseEnv)
 				if ref == nil || ref["name"] != "db" || ref["key"] != "dsn" {
-					t.Errorf("DATABASE_URL comes from %v, want the Secret db, key dsn", ref)
+					t.Errorf("%s comes from %v, want the Secret db, key dsn", server.DatabaseEnv, ref)
 				}
 				return
 			}
-			if envSecretRef(env, "DATABASE_URL") != nil {
-				t.Error("DATABASE_URL is set with SQLite")
+			if envSecretRef(env, server.DatabaseEnv) != nil {
+				t.Errorf("%s is set with SQLite", server.DatabaseEnv)
 			}
 			file, ok := strings.CutPrefix(flags["database"], "sqlite:")
 			if !ok {
@@ -359,15 +359,19 @@ func containerEnv(t testing.TB, objs []*unstructured.Unstructured, secretValue s
 	return out
 }
 
-// collectorOptions parses args with the collector's flags and validates
-// them as the command does.
-func collectorOptions(t testing.TB, args []string) *server.Options {
+// collectorOptions parses args with the collector's flags, takes the
+// store from env as the command does when --database is not given, and
+// validates them as the command does.
+func collectorOptions(t testing.TB, args []string, env map[string]string) *server.Options {
 	t.Helper()
 	o := server.NewOptions()
 	fs := pflag.NewFlagSet("telemetry-collector", pflag.ContinueOnError)
 	o.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("telemetry-collector refuses the chart's arguments: %v\nargs: %v", err, args)
+	}
+	if !fs.Changed("database") {
+		o.DatabaseFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	}
 	if fs.NArg() > 0 {
 		t.Fatalf("unexpected arguments %v", fs.Args())
@@ -387,8 +391,9 @@ func TestCollectorArgsAccepted(t *testing.T) {
 			t.Parallel()
 			objs := render(t, collectorRelease("", path))
 			const url = "postgres://collector:secret@postgres.db:5432/telemetry?sslmode=require"
-			o := collectorOptions(t, expandArgs(containerArgs(t, objs), containerEnv(t, objs, url)))
-			if envSecretRef(mustEnv(t, objs), "DATABASE_URL") != nil && o.Database != url {
+			env := containerEnv(t, objs, url)
+			o := collectorOptions(t, expandArgs(containerArgs(t, objs), env), env)
+			if envSecretRef(mustEnv(t, objs), server.DatabaseEnv) != nil && o.Database != url {
 				t.Errorf("--database is %q, want the URL of the Secret", o.Database)
 			}
 		})
@@ -439,7 +444,7 @@ func TestCollectorRunsWithChartArgs(t *testing.T) {
 	var pg *testenv.Postgres
 	for name, path := range ciValuesOf(t, collectorDir) {
 		rendered[name] = render(t, collectorRelease("", path))
-		if pg == nil && envSecretRef(mustEnv(t, rendered[name]), "DATABASE_URL") != nil {
+		if pg == nil && envSecretRef(mustEnv(t, rendered[name]), server.DatabaseEnv) != nil {
 			pg = testenv.StartPostgresT(t)
 		}
 	}
@@ -447,11 +452,11 @@ func TestCollectorRunsWithChartArgs(t *testing.T) {
 		objs := rendered[name]
 		t.Run(name, func(t *testing.T) {
 			env := containerEnv(t, objs, "")
-			if envSecretRef(mustEnv(t, objs), "DATABASE_URL") != nil {
-				env["DATABASE_URL"] = pg.NewDatabase(t)
+			if envSecretRef(mustEnv(t, objs), server.DatabaseEnv) != nil {
+				env[server.DatabaseEnv] = pg.NewDatabase(t)
 			}
 			args := expandArgs(containerArgs(t, objs), env)
-			o := collectorOptions(t, args)
+			o := collectorOptions(t, args, env)
 
 			// The pod's directories, moved under a temporary one.
 			dir := t.TempDir()

@@ -14,8 +14,12 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultListen          = ":8090"
-	DefaultDatabase        = "sqlite:telemetry-collector.db"
+	DefaultListen   = ":8090"
+	DefaultDatabase = "sqlite:telemetry-collector.db"
+	// DatabaseEnv names the variable that gives the store when --database
+	// is not on the command line: a PostgreSQL URL and its password then
+	// stay out of the process's arguments, which every local user can read.
+	DatabaseEnv            = "TELEMETRY_COLLECTOR_DATABASE"
 	DefaultMaxBody         = 1 << 20 // compressed bytes
 	DefaultMaxDecompressed = 2 << 20 // the report itself stays under 640 KiB
 	DefaultRate            = 60      // reports per install per hour
@@ -79,7 +83,7 @@ func NewOptions() *Options {
 // AddFlags registers the flags of the options.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address to listen on")
-	fs.StringVar(&o.Database, "database", o.Database, "store: sqlite:<file> or postgres://user@host/db")
+	fs.StringVar(&o.Database, "database", o.Database, "store: sqlite:<file> or postgres://user@host/db; when not given, $"+DatabaseEnv+" if set")
 	fs.StringVar(&o.SigningKeysFile, "signing-keys-file", o.SigningKeysFile, "file of signing keys, one per line, each accepted (required)")
 	fs.StringVar(&o.TokensFile, "tokens-file", o.TokensFile, "file of bearer tokens, one per line; when set, a report without one of them is refused")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", o.ReloadInterval, "how often the keys and tokens files are re-read when they changed")
@@ -145,4 +149,13 @@ func redact(spec string) string {
 		return scheme + "://" + user + ":***@" + rest[at+1:]
 	}
 	return spec
+}
+
+// DatabaseFromEnv sets Database from DatabaseEnv when lookup finds it
+// set and not empty. Call it after parsing, only when --database was not
+// given, so that the flag wins and --help never shows the value.
+func (o *Options) DatabaseFromEnv(lookup func(string) (string, bool)) {
+	if v, ok := lookup(DatabaseEnv); ok && v != "" {
+		o.Database = v
+	}
 }
