@@ -5,7 +5,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -113,7 +112,7 @@ type collector struct {
 	database string
 	args     []string
 	cmd      *exec.Cmd // nil when no process runs
-	logs     *syncBuffer
+	logs     *testenv.SyncBuffer
 	exited   chan error
 }
 
@@ -128,7 +127,7 @@ func startCollector(t *testing.T, database string, extra ...string) *collector {
 			t.Fatal(err)
 		}
 	}
-	c := &collector{t: t, addr: freeAddr(t), database: database, logs: &syncBuffer{}}
+	c := &collector{t: t, addr: freeAddr(t), database: database, logs: &testenv.SyncBuffer{}}
 	c.args = append([]string{
 		"--listen", c.addr, "--database", database,
 		"--signing-keys-file", keys, "--tokens-file", tokens,
@@ -241,24 +240,6 @@ func eventually(t *testing.T, what string, cond func() (bool, error)) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testLog returns a logger writing to t.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
+	"github.com/rancher/telemetry-manager/tests/testenv"
 )
 
 var (
@@ -43,29 +44,11 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSIGTERMExitsCleanly(t *testing.T) {
 	o := options(t)
 	cmd := exec.Command(binary(t), "run", "--kubeconfig", env.KubeconfigPath, "--mode", "rancher",
 		"--secret-namespace", o.SecretNamespace, "--interval", "1s", "--debounce", "100ms", "--log-level", "debug", "--metrics-address", "127.0.0.1:0")
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

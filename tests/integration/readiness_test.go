@@ -25,9 +25,9 @@ import (
 
 // startLogged runs a controller until the test ends, like start, and also
 // keeps its log for the test to read.
-func startLogged(t *testing.T, cfg *rest.Config, o *controller.Options) (*controller.Controller, *syncBuffer) {
+func startLogged(t *testing.T, cfg *rest.Config, o *controller.Options) (*controller.Controller, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	c, _ := runController(t, cfg, o, logs)
 	return c, logs
 }

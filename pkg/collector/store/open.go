@@ -131,13 +131,34 @@ func dayNumber(t time.Time) int64 {
 	return d
 }
 
-// emptyHistory returns days zeroed Days starting at start.
-func emptyHistory(start time.Time, days int) []Day {
+// historyRows are the rows of a history query, from either database:
+// (day number from start, installs, nodes).
+type historyRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanHistory returns days Days starting at start, with the figures of
+// the days rows has and zeros for the others.
+func scanHistory(rows historyRows, start time.Time, days int) ([]Day, error) {
 	out := make([]Day, days)
 	for i := range out {
 		out[i].Date = start.Add(time.Duration(i) * day)
 	}
-	return out
+	for rows.Next() {
+		var d, installs, nodes int64
+		if err := rows.Scan(&d, &installs, &nodes); err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
+		if d >= 0 && d < int64(days) {
+			out[d].Installs, out[d].Nodes = installs, nodes
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	return out, nil
 }
 
 // gate admits calls until Close and lets Close wait for those admitted.

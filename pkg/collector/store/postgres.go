@@ -445,20 +445,7 @@ func (p *Postgres) History(ctx context.Context, until time.Time, days int) ([]Da
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
 	defer rows.Close()
-	out := emptyHistory(start, days)
-	for rows.Next() {
-		var d, installs, nodes int64
-		if err := rows.Scan(&d, &installs, &nodes); err != nil {
-			return nil, fmt.Errorf("reading history: %w", err)
-		}
-		if d >= 0 && d < int64(days) {
-			out[d].Installs, out[d].Nodes = installs, nodes
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading history: %w", err)
-	}
-	return out, nil
+	return scanHistory(rows, start, days)
 }
 
 // Prune implements Store. It deletes in chunks, each its own transaction:
