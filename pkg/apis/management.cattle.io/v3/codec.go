@@ -428,18 +428,27 @@ func (s *Setting) member(b, key []byte, i, depth int) (int, error) {
 	return skipValue(b, i, depth)
 }
 
+// listMember reads the members of a list that are read: its metadata
+// and its items.
+func listMember[T any, P interface {
+	*T
+	target
+}](b, key []byte, i, depth int, meta *metav1.ListMeta, items *[]T) (int, error) {
+	switch string(key) {
+	case "metadata":
+		return readMeta(b, i, meta)
+	case "items":
+		return readItems[T, P](b, i, depth, items)
+	}
+	return skipValue(b, i, depth)
+}
+
 func (l *NodeList) kind() string               { return "NodeList" }
 func (l *NodeList) typeMeta() *metav1.TypeMeta { return &l.TypeMeta }
 func (l *NodeList) begin()                     {}
 
 func (l *NodeList) member(b, key []byte, i, depth int) (int, error) {
-	switch string(key) {
-	case "metadata":
-		return readMeta(b, i, &l.ListMeta)
-	case "items":
-		return readItems(b, i, depth, &l.Items)
-	}
-	return skipValue(b, i, depth)
+	return listMember(b, key, i, depth, &l.ListMeta, &l.Items)
 }
 
 func (l *ClusterList) kind() string               { return "ClusterList" }
@@ -447,13 +456,7 @@ func (l *ClusterList) typeMeta() *metav1.TypeMeta { return &l.TypeMeta }
 func (l *ClusterList) begin()                     {}
 
 func (l *ClusterList) member(b, key []byte, i, depth int) (int, error) {
-	switch string(key) {
-	case "metadata":
-		return readMeta(b, i, &l.ListMeta)
-	case "items":
-		return readItems(b, i, depth, &l.Items)
-	}
-	return skipValue(b, i, depth)
+	return listMember(b, key, i, depth, &l.ListMeta, &l.Items)
 }
 
 func (l *SettingList) kind() string               { return "SettingList" }
@@ -461,13 +464,7 @@ func (l *SettingList) typeMeta() *metav1.TypeMeta { return &l.TypeMeta }
 func (l *SettingList) begin()                     {}
 
 func (l *SettingList) member(b, key []byte, i, depth int) (int, error) {
-	switch string(key) {
-	case "metadata":
-		return readMeta(b, i, &l.ListMeta)
-	case "items":
-		return readItems(b, i, depth, &l.Items)
-	}
-	return skipValue(b, i, depth)
+	return listMember(b, key, i, depth, &l.ListMeta, &l.Items)
 }
 
 func (l *FeatureList) kind() string               { return "FeatureList" }
@@ -475,11 +472,5 @@ func (l *FeatureList) typeMeta() *metav1.TypeMeta { return &l.TypeMeta }
 func (l *FeatureList) begin()                     {}
 
 func (l *FeatureList) member(b, key []byte, i, depth int) (int, error) {
-	switch string(key) {
-	case "metadata":
-		return readMeta(b, i, &l.ListMeta)
-	case "items":
-		return readItems(b, i, depth, &l.Items)
-	}
-	return skipValue(b, i, depth)
+	return listMember(b, key, i, depth, &l.ListMeta, &l.Items)
 }
