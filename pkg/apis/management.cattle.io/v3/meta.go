@@ -4,7 +4,6 @@ import (
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utiljson "sigs.k8s.io/json"
 )
 
@@ -32,12 +31,7 @@ func readObjectMeta(b []byte, i, depth int, m *metav1.ObjectMeta) (int, error) {
 		case "selfLink":
 			return readStringField(b, i, depth, &m.SelfLink)
 		case "uid":
-			var s string
-			end, err := readStringField(b, i, depth, &s)
-			if err == nil && b[i] != 'n' {
-				m.UID = types.UID(s)
-			}
-			return end, err
+			return readStringField(b, i, depth, &m.UID)
 		case "resourceVersion":
 			return readStringField(b, i, depth, &m.ResourceVersion)
 		case "generation":
@@ -116,10 +110,10 @@ func readString(b []byte, i, depth int) (s string, null bool, end int, err error
 }
 
 // readStringField reads a string into v; null leaves v as it is.
-func readStringField(b []byte, i, depth int, v *string) (int, error) {
+func readStringField[S ~string](b []byte, i, depth int, v *S) (int, error) {
 	s, null, end, err := readString(b, i, depth)
 	if err == nil && !null {
-		*v = s
+		*v = S(s)
 	}
 	return end, err
 }
@@ -214,12 +208,7 @@ func readManagedFields(b []byte, i, depth int, l *[]metav1.ManagedFieldsEntry) (
 			case "manager":
 				return readStringField(b, i, depth, &e.Manager)
 			case "operation":
-				var s string
-				end, err := readStringField(b, i, depth, &s)
-				if err == nil && b[i] != 'n' {
-					e.Operation = metav1.ManagedFieldsOperationType(s)
-				}
-				return end, err
+				return readStringField(b, i, depth, &e.Operation)
 			case "apiVersion":
 				return readStringField(b, i, depth, &e.APIVersion)
 			case "fieldsType":
