@@ -841,6 +841,7 @@ func (g *Gatherer) compose(sc *snapshot.Cluster, gr *group, checked bool, runnin
 		// Shared with the group and earlier snapshots: the group never
 		// changes a slice it handed out (a change makes a new one).
 		sc.Shapes = gr.sortedShapes()
+		sc.Nodes = len(gr.nodes) - gr.invalid
 		sc.InvalidNodes = gr.invalid
 		if gr.invalid > 0 {
 			for _, r := range gr.nodes {
@@ -879,6 +880,7 @@ func (g *Gatherer) compose(sc *snapshot.Cluster, gr *group, checked bool, runnin
 	}
 	sc.CPUMillis, sc.CPUCores, sc.MemoryBytes = cluster.millis, cluster.cores, cluster.bytes
 	for n, c := range counts {
+		sc.Nodes += c
 		sc.Shapes = append(sc.Shapes, snapshot.Shape{Node: n, Count: c})
 	}
 	snapshot.SortShapes(sc.Shapes)

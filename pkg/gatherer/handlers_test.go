@@ -72,7 +72,23 @@ func (f *fed) snapshot(t *testing.T) *snapshot.Snapshot {
 		t.Fatal(err)
 	}
 	checkProfiles(t, s)
+	checkNodeCounts(t, s)
 	return s
+}
+
+// checkNodeCounts fails t unless each cluster's kept node count is the sum
+// of its shapes' counts.
+func checkNodeCounts(t testing.TB, s *snapshot.Snapshot) {
+	t.Helper()
+	for _, c := range s.Clusters {
+		n := 0
+		for _, sh := range c.Shapes {
+			n += sh.Count
+		}
+		if c.Nodes != n {
+			t.Fatalf("cluster %s keeps %d nodes; its shapes count %d", c.Name, c.Nodes, n)
+		}
+	}
 }
 
 // checkProfiles fails t unless the profile counts the gatherer keeps as

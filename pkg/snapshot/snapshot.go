@@ -191,7 +191,11 @@ type Cluster struct {
 	// how many valid nodes have it, sorted by Node (see SortShapes). Its cost
 	// grows with the distinct shapes, not with the nodes. The gatherer shares
 	// this slice between snapshots: it is read-only.
-	Shapes       []Shape
+	Shapes []Shape
+	// Nodes is how many valid nodes the cluster has: the sum of the
+	// Shapes' counts, as the gatherer keeps it. Read it with NodeCount,
+	// which sums the Shapes when it is not kept (zero).
+	Nodes        int
 	InvalidNodes int
 }
 
@@ -201,8 +205,12 @@ type Shape struct {
 	Count int
 }
 
-// NodeCount returns how many valid nodes the cluster has.
+// NodeCount returns how many valid nodes the cluster has: Nodes when it is
+// kept, else the sum of the Shapes' counts.
 func (c *Cluster) NodeCount() int {
+	if c.Nodes > 0 {
+		return c.Nodes
+	}
 	n := 0
 	for i := range c.Shapes {
 		n += c.Shapes[i].Count
