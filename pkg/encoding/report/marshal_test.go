@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding/internal/jsonutil"
 	"github.com/rancher/telemetry-manager/pkg/encoding/internal/testsnap"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
@@ -119,5 +120,50 @@ func TestReportAppendJSONIsEncodingJSON(t *testing.T) {
 	var empty Report // nil lists and map
 	if got, want := string(empty.AppendJSON(nil)), reflected(t, plain(empty)); got != want {
 		t.Errorf("zero report:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// TestAppendLayoutIsLaidOutAppendJSON: Report.AppendLayout writes exactly
+// the layout of what AppendJSON writes, for empty, nil, hostile and
+// aggregated members alike.
+func TestAppendLayoutIsLaidOutAppendJSON(t *testing.T) {
+	reports := []Report{
+		{},
+		{Clusters: []Cluster{}, ClusterGroups: []ClusterGroup{}, NodeProfiles: []NodeProfile{}, OtherValues: others{}},
+	}
+	for i, s := range hostileStrings {
+		reports = append(reports, Report{
+			SchemaVersion:      s,
+			Install:            Install{InstallUUID: s, Features: []string{s, "a"}, Mode: "rancher"},
+			Totals:             Totals{Nodes: int64(i)},
+			Clusters:           []Cluster{{ID: s, Nodes: int64(i)}, {ID: "b", Driver: s}},
+			ClustersAggregated: i%2 == 1,
+			ClusterGroups:      []ClusterGroup{{KubernetesVersion: s, NodesMin: int64(i)}},
+			NodeProfiles:       []NodeProfile{{Arch: s, Count: int64(i)}},
+			Bucketing:          Bucketing{MemoryMiB: int64(i)},
+			OtherValues:        others{s: int64(i), "x": 1},
+		})
+	}
+	for _, snap := range []*snapshot.Snapshot{testsnap.Sample(), testsnap.Empty(), testsnap.Large(300, 3000, true)} {
+		out, err := New(testKey).Encode(snap, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Decode(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The encoder writes its pre-encoded lists as AppendLayout does.
+		if got := append(r.AppendLayout(nil), '\n'); !bytes.Equal(got, out) {
+			t.Errorf("%d clusters: the payload is not the layout of its own report", len(snap.Clusters))
+		}
+		reports = append(reports, r)
+	}
+	for i := range reports {
+		r := &reports[i]
+		want := jsonutil.LayoutCompact(nil, r.AppendJSON(nil), 0)
+		if got := r.AppendLayout(nil); !bytes.Equal(got, want) {
+			t.Errorf("report %d:\ngot  %s\nwant %s", i, got, want)
+		}
 	}
 }

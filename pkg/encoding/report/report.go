@@ -35,6 +35,7 @@ import (
 	"hash"
 	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -116,6 +117,40 @@ func (r *Report) AppendJSON(b []byte) []byte {
 	b = value(jsonutil.AppendKey(b, "bucketing", false), r.Bucketing)
 	b = value(jsonutil.AppendKey(b, "otherValues", false), r.OtherValues)
 	return append(b, '}')
+}
+
+// AppendLayout appends r in the payload layout, as jsonutil.Marshal lays
+// out what AppendJSON writes: the long lists are written laid out at once.
+func (r *Report) AppendLayout(b []byte) []byte {
+	return r.appendLayout(b,
+		func(b []byte) []byte { return jsonutil.LayoutList(b, r.Clusters, 1) },
+		func(b []byte) []byte { return jsonutil.LayoutList(b, r.NodeProfiles, 1) })
+}
+
+// listWriter appends one of the report's long lists, laid out as the value
+// of a top-level member.
+type listWriter func(b []byte) []byte
+
+// appendLayout is AppendLayout with the long lists written by clusters and
+// profiles, which may have been encoded already.
+func (r *Report) appendLayout(b []byte, clusters, profiles listWriter) []byte {
+	b = append(b, '{')
+	b = jsonutil.AppendString(jsonutil.LayoutKey(b, 1, "schemaVersion", true), r.SchemaVersion)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "install", false), r.Install)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "totals", false), r.Totals)
+	b = clusters(jsonutil.LayoutKey(b, 1, "clusters", false))
+	b = strconv.AppendBool(jsonutil.LayoutKey(b, 1, "clustersAggregated", false), r.ClustersAggregated)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "clusterGroups", false), r.ClusterGroups)
+	b = profiles(jsonutil.LayoutKey(b, 1, "nodeProfiles", false))
+	b = laidOut(jsonutil.LayoutKey(b, 1, "bucketing", false), r.Bucketing)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "otherValues", false), r.OtherValues)
+	return jsonutil.LayoutEnd(b, 0)
+}
+
+// laidOut appends one of the report's small members as the value of a
+// top-level member.
+func laidOut(b []byte, v any) []byte {
+	return jsonutil.LayoutCompact(b, value(nil, v), 1)
 }
 
 // value appends one of the report's small members. They are plain
@@ -370,7 +405,7 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 			InvalidNodes:  int64(t.InvalidNodes),
 		},
 	}
-	clusters := e.clusters(s, o) // sorted only if they are written one by one
+	clusters := e.clusters(s, o) // unsorted: written in order when they fit
 	profileCounts := profileLevels(exactProfiles(s, o))
 	r.OtherValues = o
 
@@ -382,40 +417,39 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 	// on its order, so the choice is deterministic.
 	for _, aggregated := range []bool{false, true} {
 		var listBytes int
-		var err error
+		var clusterList listWriter
 		if aggregated {
 			r.Clusters, r.ClusterGroups = []Cluster{}, groups(clusters)
-			listBytes, err = jsonutil.AtLeast(r.ClusterGroups, 2, limit)
+			var err error
+			if listBytes, err = jsonutil.AtLeast(r.ClusterGroups, 2, limit); err != nil {
+				return nil, fmt.Errorf("encoding report clusters: %w", err)
+			}
+			clusterList = func(b []byte) []byte { return jsonutil.LayoutList(b, r.Clusters, 1) }
 		} else {
+			// The bytes that bound the list's size are the ones written.
+			var enc jsonutil.Encoded
 			r.Clusters, r.ClusterGroups = clusters, []ClusterGroup{}
-			listBytes, err = jsonutil.AtLeast(r.Clusters, 2, limit)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("encoding report clusters: %w", err)
+			if enc, listBytes = jsonutil.EncodeList(clusters, 2, limit); listBytes <= limit {
+				order := sortedOrder(clusters, compareClusters)
+				clusterList = func(b []byte) []byte { return enc.Layout(b, order, 1) }
+			}
 		}
 		if listBytes > limit {
 			continue
 		}
-		if !aggregated {
-			slices.SortFunc(r.Clusters, compareClusters)
-		}
 		r.ClustersAggregated = aggregated
 		for i, b := range profileLadder {
-			r.NodeProfiles, r.Bucketing = profileList(profileCounts(i)), b
-			profileBytes, err := jsonutil.AtLeast(r.NodeProfiles, 2, limit-listBytes)
-			if err != nil {
-				return nil, fmt.Errorf("encoding report node profiles: %w", err)
-			}
+			profiles := profileList(profileCounts(i))
+			enc, profileBytes := jsonutil.EncodeList(profiles, 2, limit-listBytes)
 			if listBytes+profileBytes > limit {
 				continue
 			}
-			slices.SortFunc(r.NodeProfiles, compareProfiles)
-			// The lists' bounds are most of the compact document.
-			out, err := jsonutil.MarshalSize(&r, listBytes+profileBytes+4096)
-			if err != nil {
-				return nil, fmt.Errorf("encoding report: %w", err)
-			}
-			if len(out) <= limit {
+			order := sortedOrder(profiles, compareProfiles)
+			r.NodeProfiles, r.Bucketing = profiles, b
+			// The lists' bounds are most of the document.
+			out := r.appendLayout(make([]byte, 0, listBytes+profileBytes+4096), clusterList,
+				func(b []byte) []byte { return enc.Layout(b, order, 1) })
+			if out = append(out, '\n'); len(out) <= limit {
 				return out, nil
 			}
 		}
@@ -509,10 +543,22 @@ func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 	return out
 }
 
+// sortedOrder returns the indices of s in the order cmp sorts it, so that
+// the elements are never moved: sorting them would copy two for every
+// comparison, and a Cluster is 15 words.
+func sortedOrder[T any](s []T, cmp func(a, b *T) int) []int32 {
+	idx := make([]int32, len(s))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int { return cmp(&s[i], &s[j]) })
+	return idx
+}
+
 // compareClusters orders clusters by id. Ids are unique but for an HMAC
 // collision or a duplicate name; the other fields break such ties so the
 // order never depends on the input.
-func compareClusters(a, b Cluster) int {
+func compareClusters(a, b *Cluster) int {
 	if c := strings.Compare(a.ID, b.ID); c != 0 {
 		return c
 	}
@@ -639,7 +685,9 @@ func (m cleanMemo) clean(o others, field, v string, count int64) string {
 // exactProfiles counts the valid nodes by exact shape, and in o the nodes
 // whose arch, OS, runtime or kubelet version was replaced.
 func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
-	out := map[profileKey]int64{}
+	profiles := snapshot.ProfilesOf(s)
+	// Cleaning rarely merges profiles: one key each, and no rehash.
+	out := make(map[profileKey]int64, len(profiles))
 	// Installations have few distinct values: clean each once, count it
 	// for every node.
 	memo := cleanMemo{}
@@ -651,7 +699,7 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 		replaced [4]bool
 		ok       bool
 	}
-	for _, p := range snapshot.ProfilesOf(s) {
+	for _, p := range profiles {
 		count := int64(p.Count)
 		if in := [4]string{p.Arch, p.OS, p.ContainerRuntimeVersion, p.KubeletVersion}; !last.ok || in != last.in {
 			last.in, last.ok = in, true
@@ -732,7 +780,7 @@ func profileList(counts map[profileKey]int64) []NodeProfile {
 
 // compareProfiles orders node profiles by every field but the count, which
 // no two profiles share the rest of.
-func compareProfiles(a, b NodeProfile) int {
+func compareProfiles(a, b *NodeProfile) int {
 	return cmp.Or(
 		cmp.Compare(a.Arch, b.Arch),
 		cmp.Compare(a.OS, b.OS),

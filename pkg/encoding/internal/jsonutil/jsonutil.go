@@ -38,6 +38,10 @@ func Marshal(v any) ([]byte, error) {
 // MarshalSize is Marshal with the compact size of v expected, so that an
 // Appender writes into one buffer of that size.
 func MarshalSize(v any, size int) ([]byte, error) {
+	if a, ok := v.(LayoutAppender); ok {
+		// The layout adds about a line's indentation per element.
+		return append(a.AppendLayout(make([]byte, 0, size+size/16+64)), '\n'), nil
+	}
 	if a, ok := v.(Appender); ok {
 		return layout(a.AppendJSON(make([]byte, 0, size))), nil
 	}
@@ -57,8 +61,13 @@ func layout(src []byte) []byte {
 	// Layout adds an indented line per member of an indented object and
 	// per element of an array: a few percent of a compact payload made of
 	// long lists.
-	out := make([]byte, 0, len(src)+len(src)/16+64)
-	depth := 0
+	out := appendLayout(make([]byte, 0, len(src)+len(src)/16+64), src, 0)
+	return append(out, '\n')
+}
+
+// appendLayout appends src laid out, starting at depth: the members or
+// elements of its outermost object or array are at depth+1.
+func appendLayout(out, src []byte, depth int) []byte {
 	for i := 0; i < len(src); i++ {
 		switch c := src[i]; c {
 		case '"':
@@ -105,7 +114,7 @@ func layout(src []byte) []byte {
 			out = append(out, c)
 		}
 	}
-	return append(out, '\n')
+	return out
 }
 
 // newline appends a newline and depth levels of indentation.
@@ -164,7 +173,8 @@ func valueEnd(src []byte, i int) int {
 // exactly what the items add to the payload, and a lower bound of the
 // payload's size. It returns a number above limit as soon as the sum
 // passes it: it stops early, so a list of 60,000 entries that cannot fit
-// costs only as much as the entries that fit.
+// costs only as much as the entries that fit. It encodes by reflection;
+// EncodeList is the same bound for a list of Appenders.
 func AtLeast[T any](items []T, depth, limit int) (int, error) {
 	if len(items) == 0 {
 		return 0, nil
@@ -175,17 +185,6 @@ func AtLeast[T any](items []T, depth, limit int) (int, error) {
 	// Encode ends each item in a newline, as in place; in place an item
 	// also has its indentation and, but for the last, a comma.
 	n := -len(",")
-	if _, ok := any(&items[0]).(Appender); ok {
-		var b []byte
-		for i := range items {
-			b = any(&items[i]).(Appender).AppendJSON(b[:0])
-			n += depth*len(Indent) + len(b) + len("\n") + len(",")
-			if n > limit {
-				return n, nil
-			}
-		}
-		return n, nil
-	}
 	for i := range items {
 		buf.Reset()
 		if err := enc.Encode(&items[i]); err != nil {

@@ -226,28 +226,14 @@ func (a *appItem) AppendJSON(b []byte) []byte {
 	return b
 }
 
-// TestAtLeastAndMarshalWithAppenders: a list of Appenders gets the bound a
-// list encoded by reflection gets, and a document that is an Appender is
-// laid out as the same document encoded by reflection.
-func TestAtLeastAndMarshalWithAppenders(t *testing.T) {
+// TestMarshalWithAppenders: a document that is an Appender is laid out
+// as the same document encoded by reflection.
+func TestMarshalWithAppenders(t *testing.T) {
 	var items []item
 	var apps []appItem
 	for i := range 40 {
 		it := item{Name: strings.Repeat("y", i) + "<\"\u2028", Count: i, Tags: []int{i}}
 		items, apps = append(items, it), append(apps, appItem(it))
-	}
-	for _, limit := range []int{1 << 30, 100, 0} {
-		want, err := AtLeast(items, 2, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := AtLeast(apps, 2, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Errorf("limit %d: bound %d with Appenders, %d by reflection", limit, got, want)
-		}
 	}
 	want, err := Marshal(items)
 	if err != nil {
@@ -266,3 +252,38 @@ func TestAtLeastAndMarshalWithAppenders(t *testing.T) {
 type appList []appItem
 
 func (l appList) AppendJSON(b []byte) []byte { return AppendList(b, l) }
+
+// TestEncodedListIsLaidOutLikeTheList: EncodeList gives AtLeast's bound,
+// stopping where AtLeast stops, and its Layout in an order is LayoutList
+// of the items in that order, for empty, one-element and long lists.
+func TestEncodedListIsLaidOutLikeTheList(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 40} {
+		var apps []appItem
+		for i := range n {
+			apps = append(apps, appItem{Name: strings.Repeat("z", i) + "\"\\", Count: -i, Tags: []int{i, 2 * i}})
+		}
+		for _, limit := range []int{1 << 30, 150, 0} {
+			want, err := AtLeast(apps, 2, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, got := EncodeList(apps, 2, limit); got != want {
+				t.Errorf("%d items, limit %d: EncodeList counts %d, AtLeast %d", n, limit, got, want)
+			}
+		}
+		enc, _ := EncodeList(apps, 1, 1<<30)
+		order := make([]int32, n)
+		reversed := make([]appItem, 0, n)
+		for i := range n {
+			order[i] = int32(n - 1 - i)
+			reversed = append(reversed, apps[n-1-i])
+		}
+		if n == 0 {
+			reversed = []appItem{}
+		}
+		got := enc.Layout([]byte("x"), order, 1)
+		if want := LayoutList([]byte("x"), reversed, 1); string(got) != string(want) {
+			t.Errorf("%d items reversed:\n%s\nwant\n%s", n, got, want)
+		}
+	}
+}
