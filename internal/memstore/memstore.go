@@ -96,7 +96,7 @@ func (s *Store) Insert(ctx context.Context, r store.Report) (store.Result, error
 	s.next++
 	r.ID = strconv.Itoa(s.next)
 	r.ReceivedAt, r.LastSeenAt = at, at
-	r.Payload = slices.Clone(r.Payload)
+	r.Payload, r.Gzip = slices.Clone(r.Payload), slices.Clone(r.Gzip)
 	s.reports = append(s.reports, r)
 	s.sight(r.InstallUUID, r.ID, at)
 	return store.Result{ID: r.ID}, nil
@@ -137,6 +137,7 @@ func (s *Store) Latest(_ context.Context, since time.Time) ([]store.Report, erro
 	}
 	out := make([]store.Report, 0, len(latest))
 	for _, r := range latest {
+		r.Gzip = nil // as the real stores return it
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b store.Report) int { return strings.Compare(a.InstallUUID, b.InstallUUID) })

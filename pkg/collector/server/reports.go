@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rancher/telemetry-manager/pkg/collector/store"
@@ -54,8 +55,11 @@ func reject(status int, reason, format string, args ...any) *rejection {
 // decoded is a request that passed every check before the rate limit.
 type decoded struct {
 	payload []byte
-	report  report.Report
-	key     string
+	// gzip is the body as received when the store may keep it instead of
+	// payload (see decompress); nil otherwise.
+	gzip   []byte
+	report report.Report
+	key    string
 }
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -81,6 +85,7 @@ func (s *Server) postReport(w http.ResponseWriter, r *http.Request) {
 		ReceivedAt:     start.UTC(),
 		Nodes:          d.report.Totals.Nodes,
 		Payload:        d.payload,
+		Gzip:           d.gzip,
 	})
 	s.observe("insert", start, err)
 	if err != nil {
@@ -168,9 +173,12 @@ func (s *Server) decode(r *http.Request) (decoded, *rejection) {
 	if rej := checkContentType(r.Header.Get("Content-Type")); rej != nil {
 		return d, rej
 	}
-	payload, rej := s.decompress(r.Header.Get("Content-Encoding"), raw)
+	payload, storable, rej := s.decompress(r.Header.Get("Content-Encoding"), raw)
 	if rej != nil {
 		return d, rej
+	}
+	if storable {
+		d.gzip = raw
 	}
 	// One pass checks the syntax and the schema and decodes the report.
 	rep, err := report.Decode(payload)
@@ -230,35 +238,83 @@ func checkContentType(ct string) *rejection {
 	return nil
 }
 
-// decompress undoes Content-Encoding gzip (or nothing for identity),
-// reading at most MaxDecompressed bytes. Any other encoding is refused with
+// decompress returns the report a body holds in encoding, gzip or
+// identity, within --max-decompressed. Any other encoding is refused with
 // 415 Unsupported Media Type, as RFC 9110 says for an unsupported content
-// coding.
-func (s *Server) decompress(encoding string, raw []byte) ([]byte, *rejection) {
+// coding. storable says that the body is gzip the store may
+// keep as it is: one member whose header carries no name, comment or extra
+// field. Anything else a sender put beside the report is not the report,
+// and is not kept: the store then keeps the decompressed report.
+func (s *Server) decompress(encoding string, raw []byte) (payload []byte, storable bool, _ *rejection) {
 	limit := s.cfg.MaxDecompressed
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "identity":
 		if int64(len(raw)) > limit {
-			return nil, reject(http.StatusRequestEntityTooLarge, reasonDecompressed, "report is over the limit of %d bytes", limit)
+			return nil, false, reject(http.StatusRequestEntityTooLarge, reasonDecompressed, "report is over the limit of %d bytes", limit)
 		}
-		return raw, nil
+		return raw, false, nil
 	case protocol.EncodingGzip:
 	default:
-		return nil, reject(http.StatusUnsupportedMediaType, reasonEncoding, "Content-Encoding must be gzip or identity")
+		return nil, false, reject(http.StatusUnsupportedMediaType, reasonEncoding, "Content-Encoding must be gzip or identity")
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	br := bytes.NewReader(raw)
+	zr, err := newGzipReader(br)
 	if err != nil {
-		return nil, reject(http.StatusBadRequest, reasonGzip, "body is not gzip: %v", err)
+		return nil, false, reject(http.StatusBadRequest, reasonGzip, "body is not gzip: %v", err)
 	}
+	defer gzipReaders.Put(zr)
+	// The first member alone, to tell whether it is the whole body; the
+	// reader reads from br exactly up to the member's end.
+	zr.Multistream(false)
 	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err == nil && int64(len(out)) <= limit && br.Len() > 0 {
+		// More members follow: the report is all of them.
+		storable = false
+		var rest []byte
+		rest, err = io.ReadAll(io.LimitReader(multistream(br), limit+1-int64(len(out))))
+		out = append(out, rest...)
+	} else {
+		storable = zr.Name == "" && zr.Comment == "" && zr.Extra == nil
+	}
 	if int64(len(out)) > limit {
-		return nil, reject(http.StatusRequestEntityTooLarge, reasonDecompressed, "decompressed report is over the limit of %d bytes", limit)
+		return nil, false, reject(http.StatusRequestEntityTooLarge, reasonDecompressed, "decompressed report is over the limit of %d bytes", limit)
 	}
 	if err != nil {
-		return nil, reject(http.StatusBadRequest, reasonGzip, "body is not valid gzip: %v", err)
+		return nil, false, reject(http.StatusBadRequest, reasonGzip, "body is not valid gzip: %v", err)
 	}
-	return out, nil
+	return out, storable, nil
 }
+
+// gzipReaders keeps gzip readers between requests: each holds a 32 KiB
+// window and Huffman tables that a new one allocates and clears.
+var gzipReaders sync.Pool
+
+// newGzipReader returns a pooled gzip reader reading r, or the error of the
+// gzip header.
+func newGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			gzipReaders.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
+}
+
+// multistream reads the gzip members that follow in r, decompressed, or
+// fails reading as gzip.NewReader failed.
+func multistream(r *bytes.Reader) io.Reader {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return errReader{err}
+	}
+	return zr
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // decodeRejection is the refusal of a payload report.Decode refused. Its
 // message names the field as a JSON pointer with the rule it broke, and is

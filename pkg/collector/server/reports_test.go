@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -314,5 +315,60 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(h.cfg.Registry, "telemetry_collector_reports_in_flight"); n != 1 {
 		t.Errorf("in-flight gauge: %d series", n)
+	}
+}
+
+// TestStoreKeepsTheGzipBodyOnlyWhenItIsTheReport: a body of one gzip member
+// with a bare header is handed to the store as received, beside the
+// report; a header with a name, comment or extra field, or a body of
+// several members, is not (they carry bytes that are not the report), and
+// the report is stored all the same.
+func TestStoreKeepsTheGzipBodyOnlyWhenItIsTheReport(t *testing.T) {
+	payload := sample(t)
+	withHeader := func(set func(*gzip.Header)) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		set(&zw.Header)
+		if _, err := zw.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	half := len(payload) / 2
+	twoMembers := append(gzipped(t, payload[:half]), gzipped(t, payload[half:])...)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		kept bool
+	}{
+		{"a bare gzip member is kept", gzipped(t, payload), true},
+		{"a member with a modification time is kept", withHeader(func(h *gzip.Header) { h.ModTime = testNow }), true},
+		{"a member with a file name is not kept", withHeader(func(h *gzip.Header) { h.Name = "/home/someone/report.json" }), false},
+		{"a member with a comment is not kept", withHeader(func(h *gzip.Header) { h.Comment = "from someone" }), false},
+		{"a member with an extra field is not kept", withHeader(func(h *gzip.Header) { h.Extra = []byte("xx\x02\x00hi") }), false},
+		{"two members are not kept", twoMembers, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			if a := h.post(t, send{payload: payload, body: tc.body}); a.status != http.StatusAccepted {
+				t.Fatalf("status %d (%s), want 202", a.status, a.body)
+			}
+			rs := h.store.Reports()
+			if len(rs) != 1 {
+				t.Fatalf("%d reports stored, want 1", len(rs))
+			}
+			if !bytes.Equal(rs[0].Payload, payload) {
+				t.Error("the stored report is not the payload sent")
+			}
+			switch {
+			case tc.kept && !bytes.Equal(rs[0].Gzip, tc.body):
+				t.Error("the body was not handed to the store as received")
+			case !tc.kept && rs[0].Gzip != nil:
+				t.Errorf("a body with more than the report was handed to the store: %q", rs[0].Gzip)
+			}
+		})
 	}
 }

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -204,4 +208,70 @@ func orDiscard(log *logrus.Entry) *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	return logrus.NewEntry(l)
+}
+
+// Payload encodings of the payload_encoding column.
+const (
+	encodingIdentity = "identity"
+	encodingGzip     = "gzip"
+)
+
+// maxStoredPayload bounds what a stored gzip payload may decompress to: a
+// collector never accepts a report nearly that large.
+const maxStoredPayload = 256 << 20
+
+// storedPayload returns the encoding and the bytes a store keeps for r.
+func storedPayload(r Report) (string, []byte) {
+	if r.Gzip != nil {
+		return encodingGzip, r.Gzip
+	}
+	return encodingIdentity, nonNil(r.Payload)
+}
+
+// loadPayload returns the JSON document a row keeps as encoding and b. A
+// gzip payload must decompress to the document whose digest is key: a row
+// that does not is reported as corrupt rather than returned.
+func loadPayload(encoding string, b []byte, key string) ([]byte, error) {
+	switch encoding {
+	case encodingIdentity:
+		return b, nil
+	case encodingGzip:
+	default:
+		return nil, fmt.Errorf("%w: unknown payload encoding %q", ErrCorrupt, encoding)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip payload: %v", ErrCorrupt, err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxStoredPayload+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: gzip payload: %v", ErrCorrupt, err)
+	case len(out) > maxStoredPayload:
+		return nil, fmt.Errorf("%w: gzip payload over %d bytes", ErrCorrupt, maxStoredPayload)
+	}
+	if sum := sha256.Sum256(out); hex.EncodeToString(sum[:]) != key {
+		return nil, fmt.Errorf("%w: gzip payload does not match its idempotency key", ErrCorrupt)
+	}
+	return out, nil
+}
+
+// latestPayload sets r.Payload from a row's encoding and bytes. A corrupt
+// row keeps its place with an empty Payload, which readers skip as a
+// report that does not decode, and is logged: one bad row never hides
+// the others.
+func latestPayload(r *Report, encoding string, b []byte, log *logrus.Entry) {
+	p, err := loadPayload(encoding, b, r.IdempotencyKey)
+	if err != nil {
+		log.WithError(err).WithField("report", r.ID).Warn("stored report left out")
+		p = []byte{}
+	}
+	r.Payload = p
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

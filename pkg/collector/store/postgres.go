@@ -107,6 +107,9 @@ SELECT DISTINCT ON (install_uuid, (received_at AT TIME ZONE 'UTC')::date)
 FROM reports
 ORDER BY install_uuid, (received_at AT TIME ZONE 'UTC')::date, received_at DESC, id DESC;
 `},
+	{3, "payload encoding", `
+ALTER TABLE reports ADD COLUMN payload_encoding TEXT NOT NULL DEFAULT 'identity'; -- identity or gzip
+`},
 }
 
 // OpenPostgres connects to the PostgreSQL database at url, checks that it
@@ -190,8 +193,8 @@ func (p *Postgres) migrate(ctx context.Context) error {
 // upserts the sighting, keeping the report seen last that day (the later
 // write on a tie), so both commit together.
 const postgresInsert = `WITH r AS (
-	INSERT INTO reports AS t (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
-	VALUES ($1, $2, $3, $4, $4, $5, $6)
+	INSERT INTO reports AS t (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload_encoding, payload)
+	VALUES ($1, $2, $3, $4, $4, $5, $6, $7)
 	ON CONFLICT (idempotency_key) DO UPDATE SET last_seen_at = greatest(t.last_seen_at, excluded.last_seen_at)
 	RETURNING t.id, t.install_uuid, (t.xmax = 0) AS inserted
 ), s AS (
@@ -205,8 +208,8 @@ SELECT id, inserted FROM r`
 // postgresBatchReport is the report half of postgresInsert for a batch:
 // its sightings follow as postgresBatchSighting once every report of the
 // batch is written.
-const postgresBatchReport = `INSERT INTO reports AS t (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
-VALUES ($1, $2, $3, $4, $4, $5, $6)
+const postgresBatchReport = `INSERT INTO reports AS t (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload_encoding, payload)
+VALUES ($1, $2, $3, $4, $4, $5, $6, $7)
 ON CONFLICT (idempotency_key) DO UPDATE SET last_seen_at = greatest(t.last_seen_at, excluded.last_seen_at)
 RETURNING t.id, (t.xmax = 0) AS inserted`
 
@@ -316,7 +319,8 @@ func (p *Postgres) commit(batch []*insertReq) {
 func (p *Postgres) insertOne(ctx context.Context, r Report) (Result, error) {
 	var id int64
 	var inserted bool
-	err := p.pool.QueryRow(ctx, postgresInsert, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload)).Scan(&id, &inserted)
+	encoding, payload := storedPayload(r)
+	err := p.pool.QueryRow(ctx, postgresInsert, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, encoding, payload).Scan(&id, &inserted)
 	switch {
 	case err != nil:
 		return Result{}, err
@@ -343,7 +347,8 @@ func (p *Postgres) insertBatch(ctx context.Context, reqs []*insertReq) error {
 	b := &pgx.Batch{}
 	for _, req := range byKey {
 		r := req.r
-		b.Queue(postgresBatchReport, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, nonNil(r.Payload))
+		encoding, payload := storedPayload(r)
+		b.Queue(postgresBatchReport, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, r.ReceivedAt, r.Nodes, encoding, payload)
 	}
 	for _, req := range bySighting {
 		b.Queue(postgresBatchSighting, req.r.IdempotencyKey, req.r.ReceivedAt)
@@ -387,7 +392,7 @@ func (p *Postgres) insertBatch(ctx context.Context, reqs []*insertReq) error {
 	return nil
 }
 
-const postgresLatest = `SELECT id, idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload
+const postgresLatest = `SELECT id, idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload_encoding, payload
 FROM reports WHERE id IN (
 	SELECT DISTINCT ON (install_uuid) id FROM reports
 	WHERE last_seen_at >= $1
@@ -410,10 +415,13 @@ func (p *Postgres) Latest(ctx context.Context, since time.Time) ([]Report, error
 	for rows.Next() {
 		var r Report
 		var id int64
-		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &r.ReceivedAt, &r.LastSeenAt, &r.Nodes, &r.Payload); err != nil {
+		var encoding string
+		var payload []byte
+		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &r.ReceivedAt, &r.LastSeenAt, &r.Nodes, &encoding, &payload); err != nil {
 			return nil, fmt.Errorf("reading latest reports: %w", err)
 		}
 		r.ID = strconv.FormatInt(id, 10)
+		latestPayload(&r, encoding, payload, p.log)
 		r.ReceivedAt = r.ReceivedAt.UTC()
 		r.LastSeenAt = r.LastSeenAt.UTC()
 		out = append(out, r)

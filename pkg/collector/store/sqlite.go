@@ -198,6 +198,9 @@ SELECT install_uuid, d, id, received_at FROM (
 	FROM reports
 ) WHERE n = 1;
 `},
+	{3, "payload encoding", `
+ALTER TABLE reports ADD COLUMN payload_encoding TEXT NOT NULL DEFAULT 'identity'; -- identity or gzip
+`},
 }
 
 // migration is one numbered schema change.
@@ -402,8 +405,8 @@ const (
 	// row's last_seen_at forward (a retry delayed past a later one never
 	// moves it back). It returns the stored row's id and install either
 	// way; insertTx tells a new row by its id (see there).
-	sqliteUpsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload)
-VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+	sqliteUpsert = `INSERT INTO reports (idempotency_key, install_uuid, schema_version, received_at, last_seen_at, nodes, payload_encoding, payload)
+VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)
 ON CONFLICT (idempotency_key) DO UPDATE SET last_seen_at = max(last_seen_at, excluded.last_seen_at)
 RETURNING id, install_uuid`
 	// sqliteLastID is the largest id reports ever assigned, 0 before the
@@ -490,7 +493,8 @@ func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
 		// payload's digest, so they agree unless a caller lied, and
 		// then the stored report is what was seen.
 		var install string
-		if err := upsert.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, at, r.Nodes, nonNil(r.Payload)).Scan(&id, &install); err != nil {
+		encoding, payload := storedPayload(r)
+		if err := upsert.QueryRowContext(ctx, r.IdempotencyKey, r.InstallUUID, r.SchemaVersion, at, r.Nodes, encoding, payload).Scan(&id, &install); err != nil {
 			return err
 		}
 		if id > before && !inserted[id] {
@@ -514,14 +518,7 @@ func (s *SQLite) insertTx(reqs []*insertReq) (err error) {
 	return nil
 }
 
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
-const sqliteLatest = `SELECT r.id, r.idempotency_key, r.install_uuid, r.schema_version, r.received_at, r.last_seen_at, r.nodes, r.payload
+const sqliteLatest = `SELECT r.id, r.idempotency_key, r.install_uuid, r.schema_version, r.received_at, r.last_seen_at, r.nodes, r.payload_encoding, r.payload
 FROM reports r JOIN (
 	SELECT id, row_number() OVER (PARTITION BY install_uuid ORDER BY last_seen_at DESC, id DESC) AS n
 	FROM reports WHERE last_seen_at >= ?
@@ -543,10 +540,13 @@ func (s *SQLite) Latest(ctx context.Context, since time.Time) ([]Report, error) 
 	for rows.Next() {
 		var r Report
 		var id, at, seen int64
-		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &at, &seen, &r.Nodes, &r.Payload); err != nil {
+		var encoding string
+		var payload []byte
+		if err := rows.Scan(&id, &r.IdempotencyKey, &r.InstallUUID, &r.SchemaVersion, &at, &seen, &r.Nodes, &encoding, &payload); err != nil {
 			return nil, fmt.Errorf("reading latest reports: %w", err)
 		}
 		r.ID = strconv.FormatInt(id, 10)
+		latestPayload(&r, encoding, payload, s.log)
 		r.ReceivedAt = time.UnixMicro(at).UTC()
 		r.LastSeenAt = time.UnixMicro(seen).UTC()
 		out = append(out, r)

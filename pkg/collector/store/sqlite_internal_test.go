@@ -268,6 +268,11 @@ func TestSQLiteMigratesReportsToSightings(t *testing.T) {
 	if len(got) != 2 || got[0].IdempotencyKey != "a2" || !got[0].LastSeenAt.Equal(t0.Add(time.Hour)) || got[1].IdempotencyKey != "b1" {
 		t.Errorf("latest after migrating: %+v, want a2 last seen when it arrived, then b1", got)
 	}
+	for _, r := range got {
+		if !bytes.Equal(r.Payload, []byte{0}) {
+			t.Errorf("payload of %s after migrating: %q, want the stored byte", r.IdempotencyKey, r.Payload)
+		}
+	}
 	days, err := s.History(ctx, t0, 1)
 	if err != nil {
 		t.Fatal(err)

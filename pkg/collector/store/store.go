@@ -77,6 +77,9 @@ var (
 	// ErrSchemaTooNew means the database was migrated by a newer version
 	// than this one knows.
 	ErrSchemaTooNew = errors.New("database schema is newer than this version knows")
+	// ErrCorrupt marks a stored payload that cannot be read back as the
+	// document it was stored as.
+	ErrCorrupt = errors.New("stored payload corrupt")
 )
 
 // Report is one accepted report, as the collector stores it.
@@ -101,6 +104,11 @@ type Report struct {
 	Nodes int64
 	// Payload is the uncompressed JSON document, byte for byte.
 	Payload []byte
+	// Gzip, when set, is Payload compressed with gzip, as the sender sent
+	// it. A store then keeps Gzip instead of Payload: a tenth of the bytes
+	// to write, and no compression work of its own. Latest returns Payload
+	// decompressed, checked against IdempotencyKey, and Gzip nil.
+	Gzip []byte
 }
 
 // Result says what Insert did.

@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -46,6 +47,8 @@ func Run(t *testing.T, newDB NewDatabase) {
 		{"prune deletes only reports before the cut", testPrune},
 		{"close waits for inserts and refuses later calls", testClose},
 		{"payload and fields come back byte for byte", testPayloadExact},
+		{"a gzip payload comes back decompressed", testGzipPayload},
+		{"a corrupt gzip payload is left out and the others stay", testCorruptGzipPayload},
 		{"invalid report is refused naming the field", testInvalidReport},
 		{"data survives reopening", testReopen},
 		{"two replicas store a concurrent report once", testReplicasDuplicate},
@@ -414,6 +417,78 @@ func testPayloadExact(t *testing.T, open Opener) {
 	for _, g := range got {
 		if g.InstallUUID == "install-ns" && !g.ReceivedAt.Equal(base.Add(time.Microsecond)) {
 			t.Errorf("receive time with nanoseconds: %v, want %v", g.ReceivedAt, base.Add(time.Microsecond))
+		}
+	}
+}
+
+// gzipped returns b compressed as a sender compresses it.
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func testGzipPayload(t *testing.T, open Opener) {
+	s := openT(t, open)
+	r := NewReport("install-gzip", 3, base)
+	r.Payload = append(r.Payload, bytes.Repeat([]byte(" "), 100_000)...)
+	sum := sha256.Sum256(r.Payload)
+	r.IdempotencyKey = hex.EncodeToString(sum[:])
+	r.Gzip = gzipped(t, r.Payload)
+	r.ID = insert(t, s, r).ID
+	plain := NewReport("install-plain", 1, base)
+	plain.ID = insert(t, s, plain).ID
+	got := latest(t, s, time.Time{})
+	if len(got) != 2 {
+		t.Fatalf("latest: %d reports, want 2", len(got))
+	}
+	sameReport(t, got[0], r)
+	sameReport(t, got[1], plain)
+	for _, g := range got {
+		if g.Gzip != nil {
+			t.Errorf("latest of %s returned the compressed form too", g.InstallUUID)
+		}
+	}
+	// A duplicate sent compressed is one, whatever form came first.
+	again := plain
+	again.Gzip = gzipped(t, plain.Payload)
+	if res := insert(t, s, again); !res.Duplicate {
+		t.Errorf("the compressed duplicate of a stored report: %+v, want a duplicate", res)
+	}
+}
+
+func testCorruptGzipPayload(t *testing.T, open Opener) {
+	s := openT(t, open)
+	good := NewReport("install-good", 1, base)
+	good.Gzip = gzipped(t, good.Payload)
+	good.ID = insert(t, s, good).ID
+	// Compressed bytes of another document than the key names, and bytes
+	// that are no gzip at all.
+	other := NewReport("install-other", 2, base)
+	other.Gzip = gzipped(t, []byte(`{"another":"document"}`))
+	insert(t, s, other)
+	broken := NewReport("install-broken", 3, base)
+	broken.Gzip = []byte("not gzip")
+	insert(t, s, broken)
+	got := latest(t, s, time.Time{})
+	if len(got) != 3 {
+		t.Fatalf("latest: %d reports, want 3", len(got))
+	}
+	for _, g := range got {
+		switch g.InstallUUID {
+		case good.InstallUUID:
+			sameReport(t, g, good)
+		default:
+			if len(g.Payload) != 0 {
+				t.Errorf("corrupt report of %s came back with payload %q", g.InstallUUID, g.Payload)
+			}
 		}
 	}
 }
