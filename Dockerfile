@@ -33,9 +33,14 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -trimpath \
       -ldflags "-s -w -X github.com/rancher/telemetry-manager/pkg/version.Version=${VERSION} -X github.com/rancher/telemetry-manager/pkg/version.GitCommit=${COMMIT}" \
       -o /out/ ./cmd/telemetry-manager ./cmd/telemetry-collector
+# The collector's working directory, empty and owned by nobody.
+RUN mkdir -p /out/data
 
 # The collector. It keeps no state in the image: the chart mounts the
 # SQLite volume and passes --database=sqlite:/var/lib/telemetry-collector/...
+# The working directory is that volume, writable by nobody, so the default
+# --database (sqlite:telemetry-collector.db, relative) works in a bare
+# `docker run` too.
 FROM ${BASE_IMAGE} AS collector
 ARG VERSION=v0.0.0-dev
 ARG COMMIT=unknown
@@ -45,6 +50,9 @@ LABEL org.opencontainers.image.title="telemetry-collector" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}"
 COPY --from=builder /out/telemetry-collector /telemetry-collector
+COPY --from=builder --chown=65534:65534 /out/data /var/lib/telemetry-collector
+WORKDIR /var/lib/telemetry-collector
+VOLUME /var/lib/telemetry-collector
 USER 65534:65534
 EXPOSE 8090
 ENTRYPOINT ["/telemetry-collector"]

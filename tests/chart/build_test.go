@@ -145,9 +145,13 @@ func goBuild(t testing.TB, df dockerfile) (run, ldflags string) {
 var commands = []struct {
 	name, target string
 	cmd          []string
+	// workdir is the image's working directory, copied empty from the
+	// builder and owned by 65534, where a relative path of the command's
+	// defaults lands; "" for none.
+	workdir string
 }{
-	{"telemetry-manager", "manager", []string{`["run"]`}},
-	{"telemetry-collector", "collector", nil},
+	{"telemetry-manager", "manager", []string{`["run"]`}, ""},
+	{"telemetry-collector", "collector", nil, "/var/lib/telemetry-collector"},
 }
 
 // TestDockerfile checks the image definition, since no container engine
@@ -192,13 +196,13 @@ func TestDockerfile(t *testing.T) {
 			if i < 0 {
 				t.Fatalf("no stage %q", c.target)
 			}
-			checkImageStage(t, df.stages[i], builder.name, c.name, c.cmd)
+			checkImageStage(t, df.stages[i], builder.name, c.name, c.cmd, c.workdir)
 		})
 	}
 }
 
 // checkImageStage checks a stage that ships one binary.
-func checkImageStage(t *testing.T, st stage, builder, binary string, cmd []string) {
+func checkImageStage(t *testing.T, st stage, builder, binary string, cmd []string, workdir string) {
 	if st.image != "gcr.io/distroless/static:nonroot" && st.image != "scratch" {
 		t.Errorf("image %q, want gcr.io/distroless/static:nonroot or scratch", st.image)
 	}
@@ -215,9 +219,17 @@ func checkImageStage(t *testing.T, st stage, builder, binary string, cmd []strin
 	if got := st.all("CMD"); !slices.Equal(got, cmd) {
 		t.Errorf("CMD %v, want %v", got, cmd)
 	}
-	copies := st.all("COPY")
-	if want := "--from=" + builder + " /out/" + binary + " /" + binary; !slices.Equal(copies, []string{want}) {
+	want := []string{"--from=" + builder + " /out/" + binary + " /" + binary}
+	var workdirs []string
+	if workdir != "" {
+		want = append(want, "--from="+builder+" --chown=65534:65534 /out/data "+workdir)
+		workdirs = []string{workdir}
+	}
+	if copies := st.all("COPY"); !slices.Equal(copies, want) {
 		t.Errorf("COPY %v, want only %q", copies, want)
+	}
+	if got := st.all("WORKDIR"); !slices.Equal(got, workdirs) {
+		t.Errorf("WORKDIR %v, want %v", got, workdirs)
 	}
 	labels := strings.Join(st.all("LABEL"), " ")
 	for _, l := range []string{"source", "version", "revision", "title", "description"} {
