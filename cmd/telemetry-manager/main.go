@@ -129,11 +129,8 @@ func execute(fs *pflag.FlagSet, args []string, stderr io.Writer, validate func()
 // plugins returns the controllers that run beside the exporters: the
 // SecretRequest controller unless --secret-requests=false.
 func plugins(o *controller.Options) []controller.Plugin {
-	if !o.SecretRequests.Enabled {
-		return nil
+	if p := secretrequest.ForOptions(o); p != nil {
+		return []controller.Plugin{p}
 	}
-	return []controller.Plugin{secretrequest.New(secretrequest.Config{
-		Interval: o.Interval, MaxAge: o.MaxAge, TelemetryNamespace: o.SecretNamespace,
-		Namespaces: o.SecretRequests.Namespaces, NamespaceSelector: o.SecretRequests.NamespaceSelector,
-	})}
+	return nil
 }

@@ -250,3 +250,16 @@ func isNotRegistered(err error) bool { return errors.Is(err, manager.ErrNotFound
 func (r *reconciler) logger(name string) *logrus.Entry {
 	return r.h.Log.WithField("secretrequest", name)
 }
+
+// ForOptions returns the plugin configured by the run command's options:
+// --interval and --max-age for every request, the telemetry namespace and
+// the --secret-request-* policy. It returns nil with --secret-requests=false.
+func ForOptions(o *controller.Options) *Plugin {
+	if !o.SecretRequests.Enabled {
+		return nil
+	}
+	return New(Config{
+		Interval: o.Interval, MaxAge: o.MaxAge, TelemetryNamespace: o.SecretNamespace,
+		Namespaces: o.SecretRequests.Namespaces, NamespaceSelector: o.SecretRequests.NamespaceSelector,
+	})
+}
