@@ -74,10 +74,7 @@ func (e *failing) Export(ctx context.Context, _ *snapshot.Snapshot) error {
 	if req == nil || req.DeletionTimestamp != nil || req.Spec != e.spec {
 		return err
 	}
-	problem := Validate(req.Spec)
-	if problem == nil {
-		problem = e.r.policy.Check(ctx, req.Spec.TargetSecretRef.Namespace)
-	}
+	problem := e.r.check(ctx, req.Spec)
 	switch {
 	case problem == nil:
 		// Valid now: the handler registers the exporter that writes.

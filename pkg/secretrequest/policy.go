@@ -13,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	telemetryv1 "github.com/rancher/telemetry-manager/pkg/apis/telemetry.cattle.io/v1"
+	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 )
 
 // Sentinels of an invalid request. A request that wraps one of them is
@@ -27,6 +29,9 @@ var (
 	ErrNotAllowed = errors.New("target namespace not allowed")
 	// ErrNoSystemProject means Rancher's System project was not found.
 	ErrNoSystemProject = errors.New("no System project")
+	// ErrNoAccess means the manager may not read Secrets in the target
+	// namespace: its RBAC does not cover it.
+	ErrNoAccess = errors.New("no access to the target namespace")
 )
 
 // Rancher's names for projects.
@@ -86,7 +91,26 @@ func (e *invalidError) Unwrap() error { return e.sentinel }
 // IsInvalid reports whether err is a problem of the request (invalid or not
 // allowed), as opposed to a failure to read what the policy needs.
 func IsInvalid(err error) bool {
-	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotAllowed)
+	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotAllowed) || errors.Is(err, ErrNoAccess)
+}
+
+// CheckAccess lists (at most one of) the Secrets telemetry-manager wrote in
+// namespace, as its cache will. A refusal is an error wrapping ErrNoAccess
+// that says what to grant: without the check, a cache that can never sync
+// would hold up readiness and hide the cause.
+func CheckAccess(ctx context.Context, secrets typedcorev1.SecretsGetter, namespace string) error {
+	_, err := secrets.Secrets(namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{secret.LabelManagedBy: secret.FieldManager}.String(), Limit: 1,
+	})
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsForbidden(err):
+		return &invalidError{sentinel: ErrNoAccess, msg: fmt.Sprintf(
+			"spec.targetSecretRef.namespace %q: telemetry-manager may not list Secrets there: grant it get, list, watch, patch and delete on secrets in that namespace (chart: secretRequests.namespaces)", namespace)}
+	default:
+		return fmt.Errorf("checking access to Secrets in namespace %s: %w", namespace, err)
+	}
 }
 
 // NamespaceGetter reads one Namespace.

@@ -170,10 +170,7 @@ func (r *reconciler) sync(name string, req *telemetryv1.SecretRequest) (*telemet
 			return &finalizing{r: r, name: name}, nil
 		})
 	}
-	err := Validate(req.Spec)
-	if err == nil {
-		err = r.policy.Check(context.Background(), req.Spec.TargetSecretRef.Namespace)
-	}
+	err := r.check(context.Background(), req.Spec)
 	switch {
 	case err == nil:
 	case IsInvalid(err):
@@ -189,6 +186,19 @@ func (r *reconciler) sync(name string, req *telemetryv1.SecretRequest) (*telemet
 	return req, r.ensure(name, verdict{kind: "serve", spec: req.Spec}, func() (manager.Exporter, error) {
 		return r.serving(name, req.Spec)
 	})
+}
+
+// check says whether a spec is valid, allowed by policy, and its target
+// namespace readable by the manager.
+func (r *reconciler) check(ctx context.Context, spec telemetryv1.SecretRequestSpec) error {
+	if err := Validate(spec); err != nil {
+		return err
+	}
+	ns := spec.TargetSecretRef.Namespace
+	if err := r.policy.Check(ctx, ns); err != nil {
+		return err
+	}
+	return CheckAccess(ctx, r.h.Sources.Kube.CoreV1(), ns)
 }
 
 // ensure registers the exporter make builds, replacing the request's

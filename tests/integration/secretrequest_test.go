@@ -469,3 +469,23 @@ func TestSecretRequestSystemProject(t *testing.T) {
 		t.Errorf("Failure message\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestSecretRequestInvalidatedRemovesSecret: a request edited into an
+// invalid one reports why, and its Secret is removed.
+func TestSecretRequestInvalidatedRemovesSecret(t *testing.T) {
+	rt := newRequestTest(t, "inv")
+	rt.run()
+	name := rt.name("inv")
+	rt.create(name, "scc", rt.ns("inv"), "payload")
+	waitSCCSecret(t, rt.ns("inv"), "payload")
+	rt.waitCondition(name, telemetryv1.ConditionReady, metav1.ConditionTrue)
+
+	if _, err := rt.res.Patch(context.Background(), name, "application/merge-patch+json", []byte(`{"spec":{"secretType":"report"}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	req := rt.waitCondition(name, telemetryv1.ConditionFailure, metav1.ConditionTrue)
+	if got, want := condition(req, telemetryv1.ConditionFailure).Message, `spec.secretType "report" is not supported: must be "scc"`; got != want {
+		t.Errorf("Failure message %q, want %q", got, want)
+	}
+	waitSecretGone(t, rt.ns("inv"), "payload")
+}
