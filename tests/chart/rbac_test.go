@@ -341,3 +341,26 @@ func TestSecretTargetRoleLivesInTheTargetNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretRequestRolesLiveInTheTargetNamespaces: each namespace of
+// secretRequests.namespaces gets a Role and RoleBinding of its own, bound
+// to the manager's ServiceAccount; none is rendered elsewhere.
+func TestSecretRequestRolesLiveInTheTargetNamespaces(t *testing.T) {
+	objs := render(t, release{set: []string{"secretRequests.namespaces={cattle-scc-system,team-a}"}})
+	got := map[string][]string{}
+	for _, o := range objs {
+		if strings.HasSuffix(o.GetName(), "-secret-request") {
+			got[o.GetKind()] = append(got[o.GetKind()], o.GetNamespace())
+		}
+	}
+	want := []string{"cattle-scc-system", "team-a"}
+	for _, kind := range []string{"Role", "RoleBinding"} {
+		sort.Strings(got[kind])
+		if !slices.Equal(got[kind], want) {
+			t.Errorf("%s in namespaces %v, want %v", kind, got[kind], want)
+		}
+	}
+	if objs := render(t, release{}); slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return strings.HasSuffix(o.GetName(), "-secret-request") }) {
+		t.Error("the defaults render a SecretRequest Role: no namespace is listed")
+	}
+}
