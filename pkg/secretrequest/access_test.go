@@ -78,3 +78,25 @@ func TestSetConditions(t *testing.T) {
 		})
 	}
 }
+
+func TestServed(t *testing.T) {
+	tests := []struct {
+		name      string
+		resources []*metav1.APIResourceList
+		want      bool
+	}{
+		{"no group", nil, false},
+		{"group without the resource", []*metav1.APIResourceList{{GroupVersion: "telemetry.cattle.io/v1", APIResources: []metav1.APIResource{{Name: "others"}}}}, false},
+		{"served", []*metav1.APIResourceList{{GroupVersion: "telemetry.cattle.io/v1", APIResources: []metav1.APIResource{{Name: "secretrequests", Kind: "SecretRequest"}}}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			c.Resources = tt.resources
+			got, err := Served(c.Discovery())
+			if err != nil || got != tt.want {
+				t.Fatalf("Served = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}

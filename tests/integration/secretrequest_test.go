@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/ptr"
 
 	telemetryv1 "github.com/rancher/telemetry-manager/pkg/apis/telemetry.cattle.io/v1"
 	"github.com/rancher/telemetry-manager/pkg/controller"
@@ -488,4 +490,49 @@ func TestSecretRequestInvalidatedRemovesSecret(t *testing.T) {
 		t.Errorf("Failure message %q, want %q", got, want)
 	}
 	waitSecretGone(t, rt.ns("inv"), "payload")
+}
+
+// TestSecretRequestServedOnlyByTheLeader: a replica that does not hold the
+// Lease writes neither the Secret nor the request's status or finalizer;
+// once it leads, it does.
+func TestSecretRequestServedOnlyByTheLeader(t *testing.T) {
+	ctx := context.Background()
+	rt := newRequestTest(t, "lead")
+	rt.o.LeaderElect = true
+	rt.o.LeaseDuration, rt.o.RenewDeadline, rt.o.RetryPeriod = 2*time.Second, 1500*time.Millisecond, 300*time.Millisecond
+	// Another replica holds the Lease for an hour.
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: rt.o.LeaderElectionID, Namespace: rt.o.SecretNamespace},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: ptr.To("another-replica"), LeaseDurationSeconds: ptr.To[int32](3600),
+			AcquireTime: &now, RenewTime: &now,
+		},
+	}
+	leases := kube.CoordinationV1().Leases(rt.o.SecretNamespace)
+	if _, err := leases.Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := rt.run()
+	name := rt.name("lead")
+	rt.create(name, "scc", rt.ns("lead"), "payload")
+	eventually(t, "the standby to register the request's exporter", func() (bool, error) {
+		return c.Manager.Has(secretrequest.IDPrefix + name), nil
+	})
+	stays(t, 3*time.Second, "no Secret, status or finalizer from a standby", func() (bool, error) {
+		req, err := rt.get(name)
+		if err != nil {
+			return false, err
+		}
+		_, err = getSecret(rt.ns("lead"), "payload")
+		return len(req.Status.Conditions) == 0 && len(req.Finalizers) == 0 && apierrors.IsNotFound(err),
+			fmt.Errorf("status %+v, finalizers %v, secret %v", req.Status, req.Finalizers, err)
+	})
+
+	// The other replica is gone: this one leads and serves the request.
+	if err := leases.Delete(ctx, lease.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkSCCPayload(t, waitSCCSecret(t, rt.ns("lead"), "payload"))
+	rt.waitCondition(name, telemetryv1.ConditionReady, metav1.ConditionTrue)
 }
