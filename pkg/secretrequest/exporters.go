@@ -74,7 +74,7 @@ func (e *failing) Export(ctx context.Context, _ *snapshot.Snapshot) error {
 	if req == nil || req.DeletionTimestamp != nil || req.Spec != e.spec {
 		return err
 	}
-	problem := e.r.check(ctx, req.Spec)
+	problem := e.r.check(ctx, e.name, req.Spec)
 	switch {
 	case problem == nil:
 		// Valid now: the handler registers the exporter that writes.

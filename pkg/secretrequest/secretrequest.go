@@ -170,7 +170,7 @@ func (r *reconciler) sync(name string, req *telemetryv1.SecretRequest) (*telemet
 			return &finalizing{r: r, name: name}, nil
 		})
 	}
-	err := r.check(context.Background(), req.Spec)
+	err := r.check(context.Background(), name, req.Spec)
 	switch {
 	case err == nil:
 	case IsInvalid(err):
@@ -188,11 +188,15 @@ func (r *reconciler) sync(name string, req *telemetryv1.SecretRequest) (*telemet
 	})
 }
 
-// check says whether a spec is valid, allowed by policy, and its target
-// namespace readable by the manager.
-func (r *reconciler) check(ctx context.Context, spec telemetryv1.SecretRequestSpec) error {
+// check says whether a spec is valid, its target not another request's,
+// allowed by policy, and its namespace readable by the manager.
+func (r *reconciler) check(ctx context.Context, name string, spec telemetryv1.SecretRequestSpec) error {
 	if err := Validate(spec); err != nil {
 		return err
+	}
+	if other := r.holder(name, spec.TargetSecretRef); other != "" {
+		return &invalidError{sentinel: ErrInvalid, msg: fmt.Sprintf(
+			"spec.targetSecretRef %s is already the target of SecretRequest %q", refKey(spec.TargetSecretRef), other)}
 	}
 	ns := spec.TargetSecretRef.Namespace
 	if err := r.policy.Check(ctx, ns); err != nil {
@@ -222,14 +226,49 @@ func (r *reconciler) ensure(name string, v verdict, build func() (manager.Export
 	r.mu.Lock()
 	r.state[name] = v
 	r.mu.Unlock()
+	if ok && prev.kind == "serve" && (v.kind != "serve" || v.spec.TargetSecretRef != prev.spec.TargetSecretRef) {
+		r.released()
+	}
 	r.h.Log.WithField("secretrequest", name).WithField("verdict", v.kind).Debug("exporter registered")
 	return nil
 }
 
 func (r *reconciler) forget(name string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	prev, ok := r.state[name]
 	delete(r.state, name)
+	r.mu.Unlock()
+	if ok && prev.kind == "serve" {
+		r.released()
+	}
+}
+
+// holder returns the request other than name whose exporter writes ref, or "".
+func (r *reconciler) holder(name string, ref telemetryv1.SecretReference) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for other, v := range r.state {
+		if other != name && v.kind == "serve" && v.spec.TargetSecretRef == ref {
+			return other
+		}
+	}
+	return ""
+}
+
+// released asks the handler to decide anew for every failing request: a
+// target that was another request's may be free now.
+func (r *reconciler) released() {
+	r.mu.Lock()
+	var failing []string
+	for n, v := range r.state {
+		if v.kind == "fail" {
+			failing = append(failing, n)
+		}
+	}
+	r.mu.Unlock()
+	for _, n := range failing {
+		r.requests.Enqueue(n)
+	}
 }
 
 // serving builds the exporter of a valid request: a secret exporter of the

@@ -536,3 +536,28 @@ func TestSecretRequestServedOnlyByTheLeader(t *testing.T) {
 	checkSCCPayload(t, waitSCCSecret(t, rt.ns("lead"), "payload"))
 	rt.waitCondition(name, telemetryv1.ConditionReady, metav1.ConditionTrue)
 }
+
+// TestSecretRequestSameTarget: a second request for a Secret another
+// request already writes is refused, saying which; once the first is
+// deleted, the second gets the Secret.
+func TestSecretRequestSameTarget(t *testing.T) {
+	rt := newRequestTest(t, "same")
+	rt.run()
+	first, second := rt.name("first"), rt.name("second")
+	rt.create(first, "scc", rt.ns("same"), "payload")
+	rt.waitCondition(first, telemetryv1.ConditionReady, metav1.ConditionTrue)
+	rt.create(second, "scc", rt.ns("same"), "payload")
+	req := rt.waitCondition(second, telemetryv1.ConditionFailure, metav1.ConditionTrue)
+	want := fmt.Sprintf("spec.targetSecretRef %s/payload is already the target of SecretRequest %q", rt.ns("same"), first)
+	if got := condition(req, telemetryv1.ConditionFailure).Message; got != want {
+		t.Errorf("Failure message\n got %s\nwant %s", got, want)
+	}
+
+	rt.delete(first)
+	rt.waitCondition(second, telemetryv1.ConditionReady, metav1.ConditionTrue)
+	checkSCCPayload(t, waitSCCSecret(t, rt.ns("same"), "payload"))
+	stays(t, 2*time.Second, "the Secret kept for the second request", func() (bool, error) {
+		_, err := getSecret(rt.ns("same"), "payload")
+		return err == nil, err
+	})
+}
