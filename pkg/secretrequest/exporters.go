@@ -2,6 +2,7 @@ package secretrequest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,18 +45,25 @@ func (e *serving) Export(ctx context.Context, s *snapshot.Snapshot) error {
 		return err
 	}
 	written := writtenSecrets(req)
-	if req, err = e.r.record(ctx, req, union(written, target)); err != nil {
+	if req, err = e.r.record(req, union(written, target)); err != nil {
 		return err
 	}
 	if err := e.secret.Export(ctx, s); err != nil {
 		e.r.writeStatus(req, stateRetrying, err.Error())
 		return err
 	}
+	// The Secret of an earlier target goes once the new one is written.
 	left, err := e.r.remove(ctx, e.name, without(written, target))
-	if req, rerr := e.r.record(ctx, req, union(left, target)); rerr == nil {
-		e.r.writeStatus(req, stateReady, "secret "+target+" holds the scc payload")
+	updated, rerr := e.r.record(req, union(left, target))
+	if rerr != nil {
+		return errors.Join(err, rerr)
 	}
-	return err
+	if err != nil {
+		e.r.writeStatus(updated, stateRetrying, err.Error())
+		return err
+	}
+	e.r.writeStatus(updated, stateReady, "secret "+target+" holds the scc payload")
+	return nil
 }
 
 // failing reports what is wrong with an invalid request, and removes the
@@ -87,7 +95,7 @@ func (e *failing) Export(ctx context.Context, _ *snapshot.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	if req, err = e.r.record(ctx, req, left); err != nil {
+	if req, err = e.r.record(req, left); err != nil {
 		return err
 	}
 	e.r.writeStatus(req, stateInvalid, problem.Error())
@@ -136,7 +144,7 @@ func (r *reconciler) fresh(name string) (*telemetryv1.SecretRequest, error) {
 
 // record makes the request list the Secrets in written, with the finalizer
 // while it lists any (or had it already), and returns it as updated.
-func (r *reconciler) record(_ context.Context, req *telemetryv1.SecretRequest, written []string) (*telemetryv1.SecretRequest, error) {
+func (r *reconciler) record(req *telemetryv1.SecretRequest, written []string) (*telemetryv1.SecretRequest, error) {
 	want := strings.Join(written, ",")
 	has := slices.Contains(req.Finalizers, Finalizer)
 	if req.Annotations[AnnotationWritten] == want && (has || len(written) == 0) {

@@ -205,7 +205,7 @@ func (r *reconciler) check(ctx context.Context, name string, spec telemetryv1.Se
 	return CheckAccess(ctx, r.h.Sources.Kube.CoreV1(), ns)
 }
 
-// ensure registers the exporter make builds, replacing the request's
+// ensure registers the exporter build returns, replacing the request's
 // previous one, unless the verdict is the one registered already.
 func (r *reconciler) ensure(name string, v verdict, build func() (manager.Exporter, error)) error {
 	r.mu.Lock()
