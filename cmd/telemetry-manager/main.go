@@ -21,6 +21,7 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/cli"
 	"github.com/rancher/telemetry-manager/pkg/controller"
+	"github.com/rancher/telemetry-manager/pkg/secretrequest"
 	"github.com/rancher/telemetry-manager/pkg/sources"
 	"github.com/rancher/telemetry-manager/pkg/version"
 )
@@ -65,7 +66,7 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 			if err != nil {
 				return err
 			}
-			return controller.Run(ctx, cfg, o, log)
+			return controller.Run(ctx, cfg, o, log, plugins(o)...)
 		})
 	case "payload":
 		o := cli.NewPayloadOptions()
@@ -123,4 +124,13 @@ func execute(fs *pflag.FlagSet, args []string, stderr io.Writer, validate func()
 		return 1
 	}
 	return 0
+}
+
+// plugins returns the controllers that run beside the exporters: the
+// SecretRequest controller unless --secret-requests=false.
+func plugins(o *controller.Options) []controller.Plugin {
+	if p := secretrequest.ForOptions(o); p != nil {
+		return []controller.Plugin{p}
+	}
+	return nil
 }

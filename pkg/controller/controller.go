@@ -282,10 +282,11 @@ func (c *Controller) export(ctx context.Context) {
 	}
 }
 
-// Run runs the controller until ctx ends. With telemetry disabled it opens
-// no connection and starts nothing but, when --metrics-address is set, the
-// health and metrics server (telemetry_enabled 0), so that probes pass.
-func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) error {
+// Run runs the controller, with the plugins registered, until ctx ends.
+// With telemetry disabled it opens no connection and starts nothing but,
+// when --metrics-address is set, the health and metrics server
+// (telemetry_enabled 0), so that probes pass.
+func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry, plugins ...Plugin) error {
 	if o.DisableTelemetry {
 		log.WithField("telemetry", "disabled").Info("telemetry is disabled: nothing is gathered or exported")
 		if o.MetricsAddress == "" {
@@ -303,6 +304,11 @@ func Run(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) e
 	c, err := New(ctx, cfg, o, log)
 	if err != nil {
 		return err
+	}
+	for _, p := range plugins {
+		if err := c.Register(p); err != nil {
+			return err
+		}
 	}
 	return c.Run(ctx)
 }

@@ -57,6 +57,8 @@ var badFlags = []struct {
 	{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, flagError{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s", nil}},
 	{"retry above renew over jitter", func(o *Options) { o.RetryPeriod = 9 * time.Second }, flagError{"--leader-election-retry-period 9s", nil}},
 	{"non-positive timing", func(o *Options) { o.RetryPeriod = 0 }, flagError{"must all be positive", nil}},
+	{"secret request namespace", func(o *Options) { o.SecretRequests.Namespaces = []string{"ok", "Bad_NS"} }, flagError{"--secret-request-namespaces", options.ErrInvalidName}},
+	{"secret request selector", func(o *Options) { o.NamespaceSelector = "a in (b" }, flagError{"--secret-request-namespace-selector", nil}},
 }
 
 // flagErrors returns the errors errors.Join put together, one per problem.
@@ -101,6 +103,9 @@ func TestValidateAcceptsGoodFlags(t *testing.T) {
 			o.Exporters, o.HTTP.URL, o.HTTP.Secret = "http", "http://10.0.0.1:8080/api/v1/reports", "creds"
 		}},
 		{"one second interval", func(o *Options) { o.Interval, o.Debounce = time.Second, 100*time.Millisecond }},
+		{"secret request policy", func(o *Options) {
+			o.SecretRequests.Namespaces, o.NamespaceSelector = []string{"cattle-scc-system", "team-a"}, "telemetry.cattle.io/target in (yes)"
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := NewOptions()

@@ -36,6 +36,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v3 "github.com/rancher/telemetry-manager/pkg/apis/management.cattle.io/v3"
+	telemetryv1 "github.com/rancher/telemetry-manager/pkg/apis/telemetry.cattle.io/v1"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/gatherer"
 	"github.com/rancher/telemetry-manager/pkg/identity"
@@ -91,6 +92,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntimeMust(clientgoscheme.AddToScheme(s))
 	utilruntimeMust(v3.AddToScheme(s))
+	utilruntimeMust(telemetryv1.AddToScheme(s))
 	return s
 }
 

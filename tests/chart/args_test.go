@@ -70,6 +70,7 @@ func TestDeploymentArgs(t *testing.T) {
 		"--leader-election-lease-duration=15s",
 		"--leader-election-renew-deadline=10s",
 		"--leader-election-retry-period=2s",
+		"--secret-requests=true",
 		"--metrics-address=:8080",
 		"--disable-telemetry=false",
 		"--log-level=info",
@@ -217,5 +218,22 @@ func TestExportersFollowTable(t *testing.T) {
 	flags = parseArgs(t, containerArgs(t, render(t, release{set: []string{"exporters.secret.enabled=false"}})))
 	if got := flags["exporters"]; got != "" {
 		t.Errorf("with every exporter off, --exporters=%s, want empty", got)
+	}
+}
+
+// TestSecretRequestValuesReachTheCommand: the SecretRequest policy values
+// render flags the real command takes, and the switch turns them off.
+func TestSecretRequestValuesReachTheCommand(t *testing.T) {
+	args := containerArgs(t, render(t, release{set: []string{
+		"secretRequests.namespaces={cattle-scc-system,team-a}", "secretRequests.namespaceSelector=telemetry.cattle.io/target=yes",
+	}}))
+	o := runOptions(t, args)
+	if !o.SecretRequests.Enabled || !slices.Equal(o.SecretRequests.Namespaces, []string{"cattle-scc-system", "team-a"}) ||
+		o.NamespaceSelector != "telemetry.cattle.io/target=yes" {
+		t.Errorf("secret requests = %+v, want enabled with both namespaces and the selector (args %v)", o.SecretRequests, args)
+	}
+	args = containerArgs(t, render(t, release{set: []string{"secretRequests.enabled=false", "secretRequests.namespaces={team-a}"}}))
+	if o := runOptions(t, args); o.SecretRequests.Enabled || len(o.SecretRequests.Namespaces) > 0 {
+		t.Errorf("secret requests = %+v, want disabled and no namespaces (args %v)", o.SecretRequests, args)
 	}
 }

@@ -115,7 +115,30 @@ func checkAccess(t *testing.T, rel installed) {
 	}
 	add(false, "patch", "", "nodes", "", "")
 	add(true, "get", "", "namespaces", "", "kube-system")
-	add(false, "get", "", "namespaces", "", "default")
+	// SecretRequests read a target namespace's labels for the policy: the
+	// selector, or the System project in rancher mode.
+	requests := f["secret-requests"] == "true"
+	add(requests && (readsRancher || f["secret-request-namespace-selector"] != ""), "get", "", "namespaces", "", "default")
+	for _, verb := range []string{"get", "list", "watch", "update"} {
+		add(requests, verb, "telemetry.cattle.io", "secretrequests", "", "")
+	}
+	add(false, "delete", "telemetry.cattle.io", "secretrequests", "", "")
+	add(false, "create", "telemetry.cattle.io", "secretrequests", "", "")
+	add(requests && readsRancher, "list", "management.cattle.io", "projects", "local", "")
+	add(false, "update", "management.cattle.io", "projects", "local", "")
+	// Secrets of SecretRequests only in the listed target namespaces.
+	var targets []string
+	if v := f["secret-request-namespaces"]; requests && v != "" {
+		targets = strings.Split(v, ",")
+	}
+	for _, target := range targets {
+		for _, verb := range []string{"get", "list", "watch", "patch", "delete"} {
+			add(true, verb, "", "secrets", target, "")
+		}
+		add(false, "create", "", "secrets", target, "")
+		add(false, "update", "", "secrets", target, "")
+	}
+	add(len(targets) > 0 && slices.Contains(targets, "default"), "list", "", "secrets", "default", "")
 	add(false, "list", "", "namespaces", "", "")
 	add(false, "create", "", "namespaces", "", "")
 
