@@ -15,6 +15,7 @@ type Options struct {
 	options.Export
 	options.Serving
 	options.LeaderElection
+	options.SCC
 }
 
 // NewOptions returns the defaults.
@@ -25,6 +26,7 @@ func NewOptions() *Options {
 		Export:         options.NewExport(),
 		Serving:        options.NewServing(),
 		LeaderElection: options.NewLeaderElection(),
+		SCC:            options.NewSCC(),
 	}
 }
 
@@ -36,6 +38,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Export.AddFlags(fs)
 	o.Serving.AddFlags(fs)
 	o.LeaderElection.AddFlags(fs)
+	o.SCC.AddFlags(fs)
 }
 
 // Validate reports every problem of every concern at once.
@@ -46,6 +49,7 @@ func (o *Options) Validate() error {
 		o.Export.Validate(),
 		o.Serving.Validate(),
 		o.LeaderElection.Validate(),
+		o.SCC.Validate(),
 	)
 }
 

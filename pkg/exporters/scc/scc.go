@@ -146,6 +146,11 @@ type Exporter struct {
 	// requestDigest and requestAt describe the offline request written.
 	requestDigest string
 	requestAt     time.Time
+	// requestGone is true once no offline request Secret is known to be
+	// left over from offline mode.
+	requestGone bool
+	// written is true once status is what the ConfigMap holds.
+	written bool
 }
 
 // New returns an Exporter, checking every option at once.
@@ -279,8 +284,13 @@ func (e *Exporter) Export(ctx context.Context, s *snapshot.Snapshot) error {
 		st.State = StateUnregistered
 	}
 	e.opts.OnState(st.State)
-	if werr := writeStatus(ctx, e.opts.ConfigMaps, e.opts.Namespace, st); werr != nil {
-		e.log.WithError(werr).Warn("writing the SCC status")
+	if !e.written || st != e.status {
+		e.written = false
+		if werr := writeStatus(ctx, e.opts.ConfigMaps, e.opts.Namespace, st); werr != nil {
+			e.log.WithError(werr).Warn("writing the SCC status")
+		} else {
+			e.written = true
+		}
 	}
 	if st.State != e.status.State {
 		e.log.WithFields(logrus.Fields{"state": st.State, "from": e.status.State}).Info("SCC registration state changed")
@@ -348,8 +358,12 @@ func hostname(p *sccenc.Payload) string {
 }
 
 func (e *Exporter) online(ctx context.Context, en *entry, p *sccenc.Payload, hwinfo map[string]any, version string, st *Status) error {
-	if err := e.deleteRequest(ctx); err != nil {
-		return err
+	if !e.requestGone {
+		// Left from offline mode, by this process or an earlier one.
+		if err := e.deleteRequest(ctx); err != nil {
+			return err
+		}
+		e.requestGone, e.requestDigest, e.requestAt = true, "", time.Time{}
 	}
 	creds, err := e.store.load(ctx)
 	if err != nil {
@@ -506,18 +520,16 @@ func (e *Exporter) unregister(ctx context.Context, st *Status) error {
 		return err
 	}
 	if creds != nil {
-		if creds.RegCodeHash == "" {
-			// An offline registration: nothing to tell SCC.
-			creds.URL = ""
-		}
 		if err := e.deregister(ctx, creds); err != nil {
 			return err
 		}
 	}
-	if err := e.deleteRequest(ctx); err != nil {
-		return err
+	if !e.requestGone {
+		if err := e.deleteRequest(ctx); err != nil {
+			return err
+		}
 	}
-	e.nextKeepalive, e.requestDigest, e.requestAt = time.Time{}, "", time.Time{}
+	e.nextKeepalive, e.requestDigest, e.requestAt, e.requestGone = time.Time{}, "", time.Time{}, true
 	*st = Status{State: StateUnregistered}
 	return nil
 }
@@ -538,7 +550,7 @@ func (e *Exporter) offline(ctx context.Context, en *entry, p *sccenc.Payload, hw
 		if err := e.writeRequest(ctx, body); err != nil {
 			return err
 		}
-		e.requestDigest, e.requestAt = digest, now
+		e.requestDigest, e.requestAt, e.requestGone = digest, now, false
 	}
 	*st = Status{Mode: ModeOffline, State: StateOfflineRequestReady}
 	if en.Certificate == "" {
