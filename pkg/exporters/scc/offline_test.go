@@ -186,7 +186,7 @@ func TestOfflineCertificateRefusals(t *testing.T) {
 			f := offlineFixture(t)
 			f.setEntry(map[string]string{KeyRegistrationType: ModeOffline, KeyRegCode: regCode, KeyCertificate: tc.cert(t)})
 			err := f.export(snap(3))
-			if kind, _ := retryKind(err); kind != manager.KindPermanent || !errors.Is(err, tc.want) || !errors.Is(err, ErrCertificate) {
+			if kind, _ := retryKindOf(err); kind != manager.KindPermanent || !errors.Is(err, tc.want) || !errors.Is(err, ErrCertificate) {
 				t.Fatalf("export: %v (%s), want a permanent %v", err, kind, tc.want)
 			}
 			st := f.status()

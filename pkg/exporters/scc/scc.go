@@ -151,6 +151,14 @@ type Exporter struct {
 	requestGone bool
 	// written is true once status is what the ConfigMap holds.
 	written bool
+	// refused is SCC's last permanent refusal (a 4xx), at refusedAt, of the
+	// entry whose regCode and URL hash to refusedKey. It is returned again
+	// without calling SCC until the entry changes or Interval passed, so
+	// that the runs every change of the figures asks for do not repeat a
+	// refused registration code.
+	refused    error
+	refusedKey string
+	refusedAt  time.Time
 }
 
 // New returns an Exporter, checking every option at once.
@@ -275,8 +283,7 @@ func (e *Exporter) Export(ctx context.Context, s *snapshot.Snapshot) error {
 	st.LastError = ""
 	if err != nil {
 		st.LastError = err.Error()
-		var r *manager.RetryError
-		if errors.As(err, &r) && r.Kind == manager.KindPermanent && st.State != StateExpired {
+		if kind, _ := retryKindOf(err); kind == manager.KindPermanent && st.State != StateExpired {
 			st.State = StateFailed
 		}
 	}
@@ -358,6 +365,36 @@ func hostname(p *sccenc.Payload) string {
 }
 
 func (e *Exporter) online(ctx context.Context, en *entry, p *sccenc.Payload, hwinfo map[string]any, version string, st *Status) error {
+	now := e.opts.Clock.Now()
+	key := hashHex(en.RegCode + "\x00" + en.URL)
+	if e.refused != nil && e.refusedKey == key && now.Before(e.refusedAt.Add(Interval)) {
+		return e.refused
+	}
+	err := e.sync(ctx, en, p, hwinfo, version, st)
+	var api *APIError
+	if kind, _ := retryKindOf(err); kind == manager.KindPermanent && errors.As(err, &api) {
+		e.refused, e.refusedKey, e.refusedAt = err, key, now
+	} else {
+		e.refused = nil
+	}
+	return err
+}
+
+// retryKindOf returns the retry kind of err.
+func retryKindOf(err error) (manager.RetryKind, time.Duration) {
+	var r *manager.RetryError
+	switch {
+	case err == nil:
+		return manager.KindNone, 0
+	case errors.As(err, &r):
+		return r.Kind, r.After
+	}
+	return manager.KindBackoff, 0
+}
+
+// sync brings the online registration up to date: announce, activate,
+// keepalive and activations, each when due.
+func (e *Exporter) sync(ctx context.Context, en *entry, p *sccenc.Payload, hwinfo map[string]any, version string, st *Status) error {
 	if !e.requestGone {
 		// Left from offline mode, by this process or an earlier one.
 		if err := e.deleteRequest(ctx); err != nil {

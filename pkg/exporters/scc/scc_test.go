@@ -176,17 +176,6 @@ func snap(n int) *snapshot.Snapshot {
 	}
 }
 
-func retryKind(err error) (manager.RetryKind, time.Duration) {
-	var r *manager.RetryError
-	if errors.As(err, &r) {
-		return r.Kind, r.After
-	}
-	if err != nil {
-		return manager.KindBackoff, 0
-	}
-	return manager.KindNone, 0
-}
-
 func TestOnlineAnnouncesActivatesAndReadsActivations(t *testing.T) {
 	f := newFixture(t)
 	f.online()
@@ -277,7 +266,7 @@ func TestStaleSystemTokenIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := f.export(snap(4))
-	if kind, _ := retryKind(err); kind != manager.KindPermanent || !isCode(err, http.StatusUnauthorized) {
+	if kind, _ := retryKindOf(err); kind != manager.KindPermanent || !isCode(err, http.StatusUnauthorized) {
 		t.Fatalf("export with a stale token: %v (%s), want a permanent 401", err, kind)
 	}
 	if st := f.status(); st.State != StateFailed || !strings.Contains(st.LastError, "401") {
@@ -325,7 +314,7 @@ func TestSCCErrorsMapToRetryKinds(t *testing.T) {
 			f.online()
 			f.srv.Fail(tc.method, tc.path, tc.code, tc.retryAfter, 1)
 			err := f.export(snap(3))
-			kind, after := retryKind(err)
+			kind, after := retryKindOf(err)
 			if kind != tc.kind || after != tc.after || !isCode(err, tc.code) {
 				t.Fatalf("export: %v (%s %s), want %d as %s %s", err, kind, after, tc.code, tc.kind, tc.after)
 			}
@@ -334,11 +323,44 @@ func TestSCCErrorsMapToRetryKinds(t *testing.T) {
 				t.Errorf("status %+v, want state %s and the error", st, tc.state)
 			}
 			// The next run, the failure gone, completes the registration.
+			f.clock.Step(Interval)
 			f.mustExport(snap(3))
 			if st := f.status(); st.State != StateRegistered || st.LastError != "" {
 				t.Errorf("after the failure: status %+v, want registered", st)
 			}
 		})
+	}
+}
+
+func TestRefusalIsNotRepeatedUntilTheEntryChangesOrAnInterval(t *testing.T) {
+	f := newFixture(t, regCode, "REG-CODE-2")
+	f.online()
+	f.srv.Fail("POST", "/connect/subscriptions/systems", 401, "", 2)
+	first := f.export(snap(3))
+	if !isCode(first, 401) {
+		t.Fatalf("export: %v, want the 401", first)
+	}
+	f.clock.Step(time.Minute)
+	if err := f.export(snap(4)); !isCode(err, 401) {
+		t.Fatalf("export after a change of the figures: %v, want the same 401", err)
+	}
+	if n := len(f.srv.Requests()); n != 1 {
+		t.Errorf("%d requests to SCC, want 1: the refusal was repeated", n)
+	}
+	if st := f.status(); st.State != StateFailed {
+		t.Errorf("state %s, want failed", st.State)
+	}
+	f.clock.Step(Interval)
+	if err := f.export(snap(4)); !isCode(err, 401) {
+		t.Fatalf("export an interval later: %v, want the second injected 401", err)
+	}
+	if n := len(f.srv.Requests()); n != 2 {
+		t.Errorf("%d requests to SCC, want 2: the interval passed", n)
+	}
+	f.setEntry(map[string]string{KeyRegCode: "REG-CODE-2", KeyRegistrationURL: f.srv.URL})
+	f.mustExport(snap(4))
+	if st := f.status(); st.State != StateRegistered {
+		t.Errorf("state %s after a new regCode, want registered", st.State)
 	}
 }
 
@@ -348,7 +370,7 @@ func TestKeepaliveFailureKeepsRegistrationAndSaysWhy(t *testing.T) {
 	f.mustExport(snap(3))
 	f.srv.Fail("PUT", "/connect/systems", 500, "", 1)
 	err := f.export(snap(4))
-	if kind, _ := retryKind(err); kind != manager.KindBackoff || !isCode(err, 500) {
+	if kind, _ := retryKindOf(err); kind != manager.KindBackoff || !isCode(err, 500) {
 		t.Fatalf("keepalive answered 500: %v (%s), want a plain error", err, kind)
 	}
 	if st := f.status(); st.State != StateRegistered || !strings.Contains(st.LastError, "keepalive") {
@@ -369,7 +391,7 @@ func TestVersionWithoutXYZIsRefusedBeforeCallingSCC(t *testing.T) {
 	if !errors.Is(err, sccenc.ErrBadVersion) || !strings.Contains(err.Error(), "X.Y.Z") {
 		t.Fatalf("export: %v, want ErrBadVersion saying X.Y.Z", err)
 	}
-	if kind, _ := retryKind(err); kind != manager.KindPermanent {
+	if kind, _ := retryKindOf(err); kind != manager.KindPermanent {
 		t.Errorf("kind %s, want permanent", kind)
 	}
 	if n := len(f.srv.Requests()); n != 0 {
@@ -406,7 +428,7 @@ func TestDeregisterRetriesOn5xxAndWipesOnUnknownSystem(t *testing.T) {
 	f.deleteEntry()
 	f.srv.Fail("DELETE", "/connect/systems", 503, "60", 1)
 	err := f.export(snap(3))
-	if kind, after := retryKind(err); kind != manager.KindRetryAfter || after != time.Minute {
+	if kind, after := retryKindOf(err); kind != manager.KindRetryAfter || after != time.Minute {
 		t.Fatalf("deregister answered 503: %v, want retry after 1m", err)
 	}
 	f.creds() // still there
@@ -450,7 +472,7 @@ func TestUnusableEntryIsPermanentAndSaysWhy(t *testing.T) {
 			f := newFixture(t)
 			f.setEntry(tc.data)
 			err := f.export(snap(3))
-			if kind, _ := retryKind(err); kind != manager.KindPermanent || !errors.Is(err, ErrEntry) || !strings.Contains(err.Error(), tc.want) {
+			if kind, _ := retryKindOf(err); kind != manager.KindPermanent || !errors.Is(err, ErrEntry) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("export: %v, want a permanent ErrEntry naming %s", err, tc.want)
 			}
 			if strings.Contains(err.Error(), "u:p@") {
