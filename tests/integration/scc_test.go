@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +16,7 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/controller"
 	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/scc/scctest"
+	"github.com/rancher/telemetry-manager/tests/testenv"
 )
 
 // sccOptions returns run options with the scc exporter pointed at srv, in
@@ -59,7 +61,8 @@ func TestSCCOnlineLifecycle(t *testing.T) {
 	defer srv.Close()
 	o := sccOptions(t, srv)
 	ctx := context.Background()
-	_, stop := runController(t, env.Config, o, nil)
+	logs := &testenv.SyncBuffer{}
+	c, stop := runController(t, env.Config, o, logs)
 
 	eventually(t, "state unregistered without scc-registration", func() (bool, error) {
 		st, err := sccStatus(o)
@@ -85,6 +88,9 @@ func TestSCCOnlineLifecycle(t *testing.T) {
 	if sys.Products[0].Identifier != "rancher-prime" || sys.Products[0].Arch != "unknown" || sys.Hostname == "" {
 		t.Errorf("system %+v", sys)
 	}
+	if got := gauge(t, c.Metrics, "telemetry_manager_scc_state", `state="registered"`); got != 1 {
+		t.Errorf("telemetry_manager_scc_state{state=registered} = %v, want 1", got)
+	}
 	creds, err := getSecret(o.SCC.Namespace, sccexporter.CredentialsSecretName)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,7 @@ func TestSCCOnlineLifecycle(t *testing.T) {
 	})
 
 	stop()
-	_, stop = runController(t, env.Config, o, nil)
+	_, stop = runController(t, env.Config, o, logs)
 	if err := client.Delete(ctx, node); err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +138,14 @@ func TestSCCOnlineLifecycle(t *testing.T) {
 			apierrors.IsNotFound(err), fmt.Errorf("status %+v, credentials: %v", st, err)
 	})
 	stop()
+	for name, secret := range map[string]string{"password": sys.Password, "regCode": code} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log shows the %s", name)
+		}
+	}
+	for _, s := range append(srv.Systems(), srv.Deleted()...) {
+		if strings.Contains(logs.String(), s.Token) {
+			t.Error("the log shows a System-Token")
+		}
+	}
 }

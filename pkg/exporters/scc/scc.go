@@ -467,7 +467,7 @@ func (e *Exporter) sync(ctx context.Context, en *entry, p *sccenc.Payload, hwinf
 		st.LastKeepalive = creds.LastKeepalive
 		e.schedule(now)
 		refresh = true
-		e.log.WithField("next", e.nextKeepalive.UTC().Format(time.RFC3339)).Debug("keepalive sent")
+		e.log.WithField("next", e.nextKeepalive.UTC().Format(time.RFC3339)).Info("keepalive sent")
 	}
 	if refresh {
 		acts, err := registration.FetchActivations(c)

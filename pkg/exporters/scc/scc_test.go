@@ -498,3 +498,51 @@ func TestUnknownCAIsRefused(t *testing.T) {
 		t.Error("a system was announced through an untrusted connection")
 	}
 }
+
+func TestExpiredSubscriptionIsStateExpired(t *testing.T) {
+	f := newFixture(t)
+	f.srv.SetExpiresAt(start.Add(-time.Hour))
+	f.online()
+	err := f.export(snap(3))
+	if kind, _ := retryKindOf(err); kind != manager.KindPermanent || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("export: %v, want a permanent error saying expired", err)
+	}
+	if st := f.status(); st.State != StateExpired || st.ExpiresAt != start.Add(-time.Hour).Format(time.RFC3339) {
+		t.Errorf("status %+v, want expired at the activation's expiry", st)
+	}
+}
+
+func TestSubscriptionNearExpiryWarns(t *testing.T) {
+	f := newFixture(t)
+	f.srv.SetExpiresAt(start.Add(7 * 24 * time.Hour))
+	f.online()
+	f.mustExport(snap(3))
+	if st := f.status(); st.State != StateRegistered || !strings.Contains(st.Warning, "30 days") {
+		t.Errorf("status %+v, want registered with a warning", st)
+	}
+}
+
+func TestCredentialsNeverLogged(t *testing.T) {
+	f := newFixture(t)
+	var logs strings.Builder
+	log := logrus.New()
+	log.SetLevel(logrus.TraceLevel)
+	log.SetOutput(&logs)
+	o := Options{}
+	f.exp = f.newExporter(o)
+	f.exp.log = logrus.NewEntry(log)
+	f.online()
+	f.mustExport(snap(3))
+	f.mustExport(snap(4))
+	f.deleteEntry()
+	f.mustExport(snap(4))
+	sys := f.srv.Deleted()[0]
+	for name, secret := range map[string]string{"password": sys.Password, "System-Token": sys.Token, "regCode": regCode} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log shows the %s", name)
+		}
+	}
+	if !strings.Contains(logs.String(), "system announced") {
+		t.Errorf("log %q lacks the announce: the test read the wrong log", logs.String())
+	}
+}
