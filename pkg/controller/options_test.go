@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
+	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
 	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
@@ -57,6 +58,10 @@ var badFlags = []struct {
 	{"renew not below lease", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, flagError{"--leader-election-renew-deadline 15s: must be less than --leader-election-lease-duration 15s", nil}},
 	{"retry above renew over jitter", func(o *Options) { o.RetryPeriod = 9 * time.Second }, flagError{"--leader-election-retry-period 9s", nil}},
 	{"non-positive timing", func(o *Options) { o.RetryPeriod = 0 }, flagError{"must all be positive", nil}},
+	{"scc namespace", func(o *Options) { o.SCC.Namespace = "cattle.scc" }, flagError{"--scc-namespace", options.ErrInvalidName}},
+	{"scc keepalive below a minute", func(o *Options) { o.SCC.KeepaliveInterval = time.Second }, flagError{"--scc-keepalive-interval", options.ErrInvalidDuration}},
+	{"scc CA file missing", func(o *Options) { o.SCC.CAFile = "/nonexistent/ca.pem" }, flagError{"--scc-ca-file", nil}},
+	{"scc public key file missing", func(o *Options) { o.SCC.PublicKeyFile = "/nonexistent/key.pem" }, flagError{"--scc-offline-public-key-file", sccexporter.ErrPublicKey}},
 }
 
 // flagErrors returns the errors errors.Join put together, one per problem.
@@ -101,6 +106,7 @@ func TestValidateAcceptsGoodFlags(t *testing.T) {
 			o.Exporters, o.HTTP.URL, o.HTTP.Secret = "http", "http://10.0.0.1:8080/api/v1/reports", "creds"
 		}},
 		{"one second interval", func(o *Options) { o.Interval, o.Debounce = time.Second, 100*time.Millisecond }},
+		{"scc exporter with defaults", func(o *Options) { o.Exporters = "secret,scc" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := NewOptions()

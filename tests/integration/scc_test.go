@@ -2,12 +2,22 @@ package integration
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -148,4 +158,110 @@ func TestSCCOnlineLifecycle(t *testing.T) {
 			t.Error("the log shows a System-Token")
 		}
 	}
+}
+
+// TestSCCOfflineRequestOutCertificateIn: an offline scc-registration makes
+// the request Secret; a certificate for the request's UUID, signed with the
+// configured key, makes the state offline-registered, and one signed with
+// another key is refused with state failed.
+func TestSCCOfflineRequestOutCertificateIn(t *testing.T) {
+	srv := scctest.New()
+	defer srv.Close()
+	o := sccOptions(t, srv)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SCC.PublicKeyFile = filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(o.SCC.PublicKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start(t, env.Config, o)
+	entry := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.SCC.Namespace, Name: sccexporter.EntrySecretName},
+		StringData: map[string]string{"registrationType": "offline"},
+	}
+	if _, err := kube.CoreV1().Secrets(o.SCC.Namespace).Create(ctx, entry, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var req *sccexporter.OfflineRequest
+	eventually(t, "the offline request and state offline-request-ready", func() (bool, error) {
+		s, err := getSecret(o.SCC.Namespace, sccexporter.OfflineRequestSecretName)
+		if err != nil {
+			return false, err
+		}
+		if req, err = sccexporter.DecodeRequest(s.Data[sccexporter.KeyRequest]); err != nil {
+			return false, err
+		}
+		st, err := sccStatus(o)
+		return err == nil && st.State == sccexporter.StateOfflineRequestReady, fmt.Errorf("status %+v: %v", st, err)
+	})
+	if req.UUID == "" || req.ServerURL != "https://rancher.example.com" || req.Product.Identifier != "rancher-prime" || req.SystemInformation["managedSystems"] == nil {
+		t.Errorf("offline request %+v", req)
+	}
+	expires := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
+	for _, tc := range []struct {
+		name   string
+		signer *rsa.PrivateKey
+		state  string
+	}{
+		{"another key", mustKey(t), sccexporter.StateFailed},
+		{"the configured key", key, sccexporter.StateOfflineRegistered},
+	} {
+		entry.StringData = map[string]string{"registrationType": "offline", "certificate": offlineCertificate(t, tc.signer, req.UUID, expires)}
+		if _, err := kube.CoreV1().Secrets(o.SCC.Namespace).Update(ctx, entry, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "state "+tc.state+" with a certificate of "+tc.name, func() (bool, error) {
+			st, err := sccStatus(o)
+			return err == nil && st.State == tc.state, fmt.Errorf("status %+v: %v", st, err)
+		})
+	}
+	if st, _ := sccStatus(o); st.ExpiresAt != expires.Format(time.RFC3339) || st.LastError != "" {
+		t.Errorf("status %+v, want the certificate's expiry and no error", st)
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("offline mode sent %d requests to SCC", n)
+	}
+}
+
+func mustKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// offlineCertificate returns a certificate as SCC hands it out, for uuid,
+// signed with key.
+func offlineCertificate(t *testing.T, key *rsa.PrivateKey, uuid string, expires time.Time) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(uuid))
+	payload, err := json.Marshal(map[string]any{
+		"login": "SCC_x", "password": "p",
+		"subscription": map[string]any{"kind": "full", "name": "SUSE Rancher Prime", "starts_at": expires.Add(-time.Hour), "expires_at": expires, "limit": 1,
+			"product_classes": []map[string]string{{"name": "RANCHER"}}},
+		"hashed_regcode": "", "hashed_uuid": hex.EncodeToString(sum[:]), "information": map[string]any{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoded := base64.StdEncoding.EncodeToString(payload)
+	digest := sha256.Sum256([]byte(encoded))
+	sig, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := json.Marshal(map[string]string{"version": "1.0", "cipher": "rsa", "hash": "sha256", "payload": encoded, "signature": base64.StdEncoding.EncodeToString(sig)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(doc)
 }

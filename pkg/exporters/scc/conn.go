@@ -126,7 +126,10 @@ func (c *conn) Do(req *http.Request) ([]byte, error) {
 }
 
 func (c *conn) do(req *http.Request) ([]byte, error) {
-	req = req.WithContext(c.ctx)
+	// A call is not cut short when the run is cancelled (a shutdown): SCC
+	// may have rotated the System-Token already, and only a finished call
+	// stores the new one. The client's timeout bounds it.
+	req = req.WithContext(context.WithoutCancel(c.ctx))
 	if token, err := c.creds.Token(); err != nil {
 		return nil, err
 	} else if token != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -124,6 +125,18 @@ type systemCredentials struct {
 	data  *credData
 }
 
+// saveTimeout bounds a write of the credentials that a cancelled run still
+// makes.
+const saveTimeout = 15 * time.Second
+
+// saveDetached writes d even when ctx was cancelled: what SCC handed out
+// (a login, a rotated System-Token) is lost unless it is stored.
+func (s *credStore) saveDetached(ctx context.Context, d *credData) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	return s.save(ctx, d)
+}
+
 func (c *systemCredentials) HasAuthentication() bool { return c.data.Login != "" }
 
 func (c *systemCredentials) Token() (string, error) { return c.data.Token, nil }
@@ -137,7 +150,7 @@ func (c *systemCredentials) UpdateToken(token string) error {
 		// Announce's answer: stored with the login right after.
 		return nil
 	}
-	return c.store.save(c.ctx, c.data)
+	return c.store.saveDetached(c.ctx, c.data)
 }
 
 func (c *systemCredentials) Login() (string, string, error) {
@@ -153,5 +166,5 @@ func (c *systemCredentials) SetLogin(login, password string) error {
 		// Deregistered: the caller wipes the Secret.
 		return nil
 	}
-	return c.store.save(c.ctx, c.data)
+	return c.store.saveDetached(c.ctx, c.data)
 }

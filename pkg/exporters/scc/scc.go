@@ -86,7 +86,9 @@ const (
 	DefaultURL               = "https://scc.suse.com"
 	DefaultKeepaliveInterval = 20 * time.Hour
 	DefaultKeepaliveJitter   = 3 * time.Hour
-	DefaultTimeout           = 60 * time.Second
+	// DefaultTimeout bounds each SCC call; a call in flight at shutdown
+	// is finished, within it, so that its System-Token is stored.
+	DefaultTimeout = 30 * time.Second
 	// Interval is how often the manager runs the exporter; each run sends
 	// only what is due.
 	Interval = time.Hour
@@ -426,7 +428,7 @@ func (e *Exporter) sync(ctx context.Context, en *entry, p *sccenc.Payload, hwinf
 			return classify(fmt.Errorf("scc exporter: announcing the system: %w", err))
 		}
 		creds.SystemID, creds.PayloadDigest, creds.LastKeepalive = id, digest, now.UTC().Format(time.RFC3339)
-		if err := e.store.save(ctx, creds); err != nil {
+		if err := e.store.saveDetached(ctx, creds); err != nil {
 			return err
 		}
 		e.schedule(now)
@@ -446,7 +448,7 @@ func (e *Exporter) sync(ctx context.Context, en *entry, p *sccenc.Payload, hwinf
 			return classify(fmt.Errorf("scc exporter: activating %s: %w", triplet, err))
 		}
 		creds.Product = triplet
-		if err := e.store.save(ctx, creds); err != nil {
+		if err := e.store.saveDetached(ctx, creds); err != nil {
 			return err
 		}
 		refresh = true
@@ -461,7 +463,7 @@ func (e *Exporter) sync(ctx context.Context, en *entry, p *sccenc.Payload, hwinf
 			return classify(fmt.Errorf("scc exporter: keepalive: %w", c.last))
 		}
 		creds.PayloadDigest, creds.LastKeepalive = digest, now.UTC().Format(time.RFC3339)
-		if err := e.store.save(ctx, creds); err != nil {
+		if err := e.store.saveDetached(ctx, creds); err != nil {
 			return err
 		}
 		st.LastKeepalive = creds.LastKeepalive

@@ -546,3 +546,30 @@ func TestCredentialsNeverLogged(t *testing.T) {
 		t.Errorf("log %q lacks the announce: the test read the wrong log", logs.String())
 	}
 }
+
+func TestTokenOfACallCutByShutdownIsStored(t *testing.T) {
+	f := newFixture(t)
+	f.online()
+	f.mustExport(snap(3))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.srv.OnRequest(func(method, path string) {
+		if method == http.MethodPut {
+			cancel() // the controller shuts down while SCC answers the keepalive
+		}
+	})
+	_ = f.exp.Export(ctx, snap(4))
+	if n := f.onlySystem().Keepalives; n != 1 {
+		t.Fatalf("%d keepalives, want the one cut short", n)
+	}
+	if got, want := string(f.creds().Data[KeySystemToken]), f.onlySystem().Token; got != want {
+		t.Fatalf("stored System-Token %q, want the one of the answer %q", got, want)
+	}
+	f.srv.OnRequest(nil)
+	f.exp = f.newExporter(Options{})
+	f.clock.Step(24 * time.Hour)
+	f.mustExport(snap(4))
+	if n := f.onlySystem().Keepalives; n != 2 {
+		t.Errorf("%d keepalives after the restart, want 2", n)
+	}
+}

@@ -80,6 +80,15 @@ type Server struct {
 	requests []Request
 	// ExpiresAt is the expiry of every activation.
 	expiresAt time.Time
+	hook      func(method, path string)
+}
+
+// OnRequest calls f with every request's method and path before it is
+// answered, for example to cancel a client's context mid-call.
+func (s *Server) OnRequest(f func(method, path string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hook = f
 }
 
 // New starts a TLS server that accepts the given registration codes.
@@ -168,6 +177,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if s.hook != nil {
+		s.hook(r.Method, r.URL.Path)
+	}
 	s.route(rec, r)
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: rec.status})
 }
