@@ -28,9 +28,8 @@ type Deps struct {
 	Report snapshot.Encoder // the report encoder, keyed for this install
 	Secret secret.Options   // client, cache and target of the secret exporter
 	// HTTP is the collector, credentials and transport of the http exporter.
-	HTTP httpexporter.Options
-	// SCC is the namespace, clients and caches of the scc exporter.
-	SCC   sccexporter.Options
+	HTTP  httpexporter.Options
+	SCC   sccexporter.Options // namespace, clients and caches of the scc exporter
 	Clock clock.PassiveClock
 	Log   *logrus.Entry
 }
