@@ -4,6 +4,7 @@
 //	telemetry-manager run       the controller
 //	telemetry-manager payload   print the payload that would be exported
 //	telemetry-manager audit     read and verify the telemetry Secret
+//	telemetry-manager scc status  print the SCC registration's state
 //	telemetry-manager version   print version and commit
 package main
 
@@ -32,6 +33,7 @@ commands:
   run       run the controller
   payload   print the payload that would be exported
   audit     read the telemetry Secret and verify it
+  scc status  print the state of the SCC registration (-o json)
   version   print version and commit
 
 'telemetry-manager <command> --help' lists the flags of a command.
@@ -88,6 +90,26 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 				return err
 			}
 			return cli.Audit(ctx, kube.CoreV1(), o, os.Stdout)
+		})
+	case "scc":
+		if len(args) == 0 || args[0] != "status" {
+			fmt.Fprintf(stderr, "usage: telemetry-manager scc status [-o json] [flags]\n")
+			return 2
+		}
+		args = args[1:]
+		fs = pflag.NewFlagSet("telemetry-manager scc status", pflag.ContinueOnError)
+		o := cli.NewSCCStatusOptions()
+		o.AddFlags(fs)
+		return execute(fs, args, stderr, o.Validate, func() error {
+			cfg, err := sources.RestConfig(o.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			kube, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			return cli.SCCStatus(ctx, kube.CoreV1(), o, os.Stdout)
 		})
 	case "version", "--version":
 		fmt.Printf("telemetry-manager %s (commit %s)\n", version.Version, version.GitCommit)

@@ -25,6 +25,10 @@ func TestBadFlagsExitWithStatus2(t *testing.T) {
 		{"audit secret name", "audit", []string{"--secret-name", "Bad_Name"}, []string{`--secret-name "Bad_Name"`}},
 		{"payload secret namespace", "payload", []string{"--secret-namespace", "Bad"}, []string{`--secret-namespace "Bad"`}},
 		{"unknown flag", "run", []string{"--nope"}, []string{"unknown flag: --nope"}},
+		{"scc without subcommand", "scc", nil, []string{"scc status"}},
+		{"scc status output", "scc", []string{"status", "-o", "yaml"}, []string{`--output "yaml"`}},
+		{"run scc keepalive interval", "run", []string{"--scc-keepalive-interval", "1s"}, []string{"--scc-keepalive-interval 1s"}},
+		{"run scc public key file", "run", []string{"--scc-offline-public-key-file", "/nonexistent"}, []string{"--scc-offline-public-key-file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -20,6 +20,7 @@ import (
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
 	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
+	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/leader"
 	"github.com/rancher/telemetry-manager/pkg/manager"
@@ -119,6 +120,24 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 			URL: o.HTTP.URL, Timeout: o.HTTP.Timeout, Gzip: o.HTTP.Gzip, CAFile: o.HTTP.CAFile,
 			Interval:        o.IntervalOf("http"),
 			SecretNamespace: o.SecretNamespace, SecretName: o.HTTP.Secret, Credentials: creds,
+		}
+	}
+	if o.Selected("scc") {
+		// scc-registration is the user's (Rancher's UI writes it): a cache
+		// of that one Secret, whose change runs the exporter at once.
+		entry := src.NamedSecret(o.SCC.Namespace, sccexporter.EntrySecretName)
+		entry.OnChange(func() { c.Manager.Trigger("scc") })
+		deps.SCC = sccexporter.Options{
+			Namespace: o.SCC.Namespace, Entry: entry,
+			Secrets: src.Kube.CoreV1(), ConfigMaps: src.Kube.CoreV1(),
+			CAFile: o.SCC.CAFile, KeepaliveInterval: o.SCC.KeepaliveInterval,
+			KeepaliveJitter: sccexporter.DefaultKeepaliveJitter,
+			OnState:         met.SCCState(sccexporter.States),
+		}
+		if o.SCC.PublicKeyFile != "" {
+			if deps.SCC.PublicKey, err = sccexporter.ReadPublicKey(o.SCC.PublicKeyFile); err != nil {
+				return nil, fmt.Errorf("--scc-offline-public-key-file: %w", err)
+			}
 		}
 	}
 	for _, e := range selected {

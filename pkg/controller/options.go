@@ -16,6 +16,7 @@ type Options struct {
 	options.Serving
 	options.LeaderElection
 	options.SecretRequests
+	options.SCC
 }
 
 // NewOptions returns the defaults.
@@ -27,6 +28,7 @@ func NewOptions() *Options {
 		Serving:        options.NewServing(),
 		LeaderElection: options.NewLeaderElection(),
 		SecretRequests: options.NewSecretRequests(),
+		SCC:            options.NewSCC(),
 	}
 }
 
@@ -39,6 +41,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Serving.AddFlags(fs)
 	o.LeaderElection.AddFlags(fs)
 	o.SecretRequests.AddFlags(fs)
+	o.SCC.AddFlags(fs)
 }
 
 // Validate reports every problem of every concern at once.
@@ -50,6 +53,7 @@ func (o *Options) Validate() error {
 		o.Serving.Validate(),
 		o.LeaderElection.Validate(),
 		o.SecretRequests.Validate(),
+		o.SCC.Validate(),
 	)
 }
 

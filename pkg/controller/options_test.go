@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
+	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
 	"github.com/rancher/telemetry-manager/pkg/options"
 )
 
@@ -59,6 +60,10 @@ var badFlags = []struct {
 	{"non-positive timing", func(o *Options) { o.RetryPeriod = 0 }, flagError{"must all be positive", nil}},
 	{"secret request namespace", func(o *Options) { o.SecretRequests.Namespaces = []string{"ok", "Bad_NS"} }, flagError{"--secret-request-namespaces", options.ErrInvalidName}},
 	{"secret request selector", func(o *Options) { o.NamespaceSelector = "a in (b" }, flagError{"--secret-request-namespace-selector", nil}},
+	{"scc namespace", func(o *Options) { o.SCC.Namespace = "cattle.scc" }, flagError{"--scc-namespace", options.ErrInvalidName}},
+	{"scc keepalive below a minute", func(o *Options) { o.SCC.KeepaliveInterval = time.Second }, flagError{"--scc-keepalive-interval", options.ErrInvalidDuration}},
+	{"scc CA file missing", func(o *Options) { o.SCC.CAFile = "/nonexistent/ca.pem" }, flagError{"--scc-ca-file", nil}},
+	{"scc public key file missing", func(o *Options) { o.SCC.PublicKeyFile = "/nonexistent/key.pem" }, flagError{"--scc-offline-public-key-file", sccexporter.ErrPublicKey}},
 }
 
 // flagErrors returns the errors errors.Join put together, one per problem.
@@ -106,6 +111,7 @@ func TestValidateAcceptsGoodFlags(t *testing.T) {
 		{"secret request policy", func(o *Options) {
 			o.SecretRequests.Namespaces, o.NamespaceSelector = []string{"cattle-scc-system", "team-a"}, "telemetry.cattle.io/target in (yes)"
 		}},
+		{"scc exporter with defaults", func(o *Options) { o.Exporters = "secret,scc" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := NewOptions()

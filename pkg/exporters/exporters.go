@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
+	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -28,6 +29,7 @@ type Deps struct {
 	Secret secret.Options   // client, cache and target of the secret exporter
 	// HTTP is the collector, credentials and transport of the http exporter.
 	HTTP  httpexporter.Options
+	SCC   sccexporter.Options // namespace, clients and caches of the scc exporter
 	Clock clock.PassiveClock
 	Log   *logrus.Entry
 }
@@ -67,6 +69,17 @@ var Table = []Entry{
 			o.Clock = d.Clock
 			o.Log = d.Log.WithField("exporter", "http")
 			return httpexporter.New(o)
+		},
+	},
+	{
+		Name:        "scc",
+		Description: "registers the installation with SUSE Customer Center, online or offline, from Secret scc-registration in --scc-namespace",
+		Interval:    sccexporter.Interval,
+		New: func(d Deps) (manager.Exporter, error) {
+			o := d.SCC
+			o.Clock = d.Clock
+			o.Log = d.Log.WithField("exporter", "scc")
+			return sccexporter.New(o)
 		},
 	},
 }

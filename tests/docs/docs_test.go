@@ -64,6 +64,8 @@ func sections() map[string]string {
 		"flags-payload": flagTable(func(fs *pflag.FlagSet) { cli.NewPayloadOptions().AddFlags(fs) }),
 		"flags-audit":   flagTable(func(fs *pflag.FlagSet) { cli.NewAuditOptions().AddFlags(fs) }),
 		"exporters":     exporterTable(),
+
+		"flags-scc-status": flagTable(func(fs *pflag.FlagSet) { cli.NewSCCStatusOptions().AddFlags(fs) }),
 	}
 }
 

@@ -91,6 +91,9 @@ exporter table of pkg/exporters.
 {{- if .Values.exporters.http.enabled -}}
 {{- $names = append $names "http" -}}
 {{- end -}}
+{{- if .Values.exporters.scc.enabled -}}
+{{- $names = append $names "scc" -}}
+{{- end -}}
 {{- join "," $names -}}
 {{- end -}}
 
@@ -128,6 +131,11 @@ Checks of combinations the schema cannot express.
 {{- fail "exporters.http.caFile and exporters.http.caConfigMap exclude each other" -}}
 {{- end -}}
 {{- end -}}
+{{- with .Values.exporters.scc -}}
+{{- if and .caFile .caConfigMap -}}
+{{- fail "exporters.scc.caFile and exporters.scc.caConfigMap exclude each other" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -146,4 +154,15 @@ Directory the http exporter's CA ConfigMap is mounted at.
 */}}
 {{- define "telemetry-manager.httpCADir" -}}
 /etc/telemetry-manager/http-ca
+{{- end }}
+
+
+{{/*
+Directories the scc exporter's CA and offline public key are mounted at.
+*/}}
+{{- define "telemetry-manager.sccCADir" -}}
+/etc/telemetry-manager/scc-ca
+{{- end }}
+{{- define "telemetry-manager.sccKeyDir" -}}
+/etc/telemetry-manager/scc-key
 {{- end }}
