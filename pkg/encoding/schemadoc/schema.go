@@ -8,6 +8,7 @@ package schemadoc
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,8 +42,13 @@ type node struct {
 	names       []string // property names, in schema order
 	props       []*node
 	items       *node
+	// additional is the schema of members not in names (a map such as
+	// {"key": "value"}), nil when there is none.
+	additional *node
 }
 
+// prop returns the schema of member name: its property, else the schema
+// of additional members, else nil.
 func (n *node) prop(name string) *node {
 	if n == nil {
 		return nil
@@ -52,12 +58,14 @@ func (n *node) prop(name string) *node {
 			return n.props[i]
 		}
 	}
-	return nil
+	return n.additional
 }
 
 // Parse reads a JSON schema (draft 2020-12) of the subset the payload
 // schemas use: type, enum, const, pattern, maxLength, minimum, format,
-// uniqueItems, properties, items, and $ref to "#/$defs/NAME". Other
+// uniqueItems, properties, additionalProperties, items, and $ref to
+// "#/$defs/NAME". The properties of the subschemas of allOf, anyOf and
+// oneOf are fields too, the first one stated of each name winning. Other
 // keywords (required, if/then/else, contains, ...) constrain values and do
 // not change which fields exist, so they are ignored.
 func Parse(schema []byte) (*Schema, error) {
@@ -142,10 +150,46 @@ func (b builder) build(v *value, at string, depth int) (*node, error) {
 		}
 		n.items = it
 	}
+	if add := v.member("additionalProperties"); add != nil && add.kind == "object" {
+		a, err := b.build(add, at+"/additionalProperties", depth)
+		if err != nil {
+			return nil, err
+		}
+		if a.description == "" {
+			a.description = n.description // the map's meaning is its members'
+		}
+		n.additional = a
+	}
+	for _, kw := range []string{"allOf", "anyOf", "oneOf"} {
+		list := v.member(kw)
+		if list == nil || list.kind != "array" {
+			continue
+		}
+		for i, sub := range list.members {
+			alt, err := b.build(sub, fmt.Sprintf("%s/%s/%d", at, kw, i), depth)
+			if err != nil {
+				return nil, err
+			}
+			n.merge(alt)
+		}
+	}
 	if n.typ == "" {
 		n.typ = inferType(n)
 	}
 	return n, nil
+}
+
+// merge adds the properties of alt that n does not have.
+func (n *node) merge(alt *node) {
+	for i, name := range alt.names {
+		if !slices.Contains(n.names, name) {
+			n.names = append(n.names, name)
+			n.props = append(n.props, alt.props[i])
+		}
+	}
+	if n.typ == "" && len(alt.names) > 0 {
+		n.typ = "object"
+	}
 }
 
 func (b builder) resolve(ref, at string, depth int) (*node, error) {
@@ -183,8 +227,9 @@ func inferType(n *node) string {
 // Field is one field a payload of the schema can hold.
 type Field struct {
 	// Path is the field's place: member names joined by ".", with "[]"
-	// after an array for its elements; a name holding "." or "[" is
-	// written ["name"].
+	// after an array for its elements and ".*" for any member of a map
+	// (additionalProperties); a name holding "." or "[" is written
+	// ["name"].
 	Path string
 	// Type is the JSON type: string, integer, boolean, object, or
 	// "array of" the element type, such as "array of objects".
@@ -204,14 +249,26 @@ func (s *Schema) Fields() []Field {
 	var out []Field
 	var walk func(prefix string, n *node)
 	walk = func(prefix string, n *node) {
+		defer func() {
+			if a := n.additional; a != nil {
+				path := prefix + ".*"
+				if prefix == "" {
+					path = "*"
+				}
+				out = append(out, Field{Path: path, Type: typeName(a), Description: a.description, Allowed: allowed(a)})
+				if len(a.names) > 0 {
+					walk(path, a)
+				}
+			}
+		}()
 		for i, name := range n.names {
 			p := n.props[i]
 			path := join(prefix, name)
 			out = append(out, Field{Path: path, Type: typeName(p), Description: p.description, Allowed: allowed(p)})
 			switch {
-			case len(p.names) > 0:
+			case len(p.names) > 0 || p.additional != nil:
 				walk(path, p)
-			case p.items != nil && len(p.items.names) > 0:
+			case p.items != nil && (len(p.items.names) > 0 || p.items.additional != nil):
 				walk(path+"[]", p.items)
 			}
 		}

@@ -206,3 +206,41 @@ func TestParseRefusesBadRefs(t *testing.T) {
 		}
 	}
 }
+
+// mapsAndVariants has a map (additionalProperties) and a oneOf, the forms a
+// schema may grow for extensions or events.
+const mapsAndVariants = `{
+  "title": "t",
+  "type": "object",
+  "properties": {
+    "ext": {"description": "operator pairs", "type": "object", "additionalProperties": {"type": "string", "maxLength": 8}},
+    "events": {"description": "what happened", "type": "array", "items": {"oneOf": [
+      {"type": "object", "properties": {"type": {"description": "kind", "const": "created"}, "time": {"description": "when", "type": "string"}}},
+      {"type": "object", "properties": {"type": {"description": "kind", "const": "upgraded"}, "from": {"description": "old version", "type": "string"}}}
+    ]}}
+  }
+}`
+
+func TestMapsAndVariants(t *testing.T) {
+	s, err := schemadoc.Parse([]byte(mapsAndVariants))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range s.Fields() {
+		paths = append(paths, f.Path+": "+f.Description)
+	}
+	want := []string{"ext: operator pairs", "ext.*: operator pairs", "events: what happened", "events[].type: kind", "events[].time: when", "events[].from: old version"}
+	if strings.Join(paths, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Fields() = %q, want %q", paths, want)
+	}
+	var out bytes.Buffer
+	if err := s.Explain(&out, []byte(`{"ext": {"team": "blue"}, "events": [{"type": "upgraded", "from": "v1.30.1"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"ext.team = \"blue\"\n    operator pairs\n", "events[0].from = \"v1.30.1\"\n    old version\n"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("Explain lacks %q:\n%s", w, out.String())
+		}
+	}
+}
