@@ -123,7 +123,8 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 }
 
 // execute parses flags, validates all of them before anything starts, and
-// runs. Exit codes: 0 success, 1 failure, 2 bad usage.
+// runs. Exit codes: 0 success, 1 failure, 2 bad usage; an error that is a
+// *cli.StatusError gives its own.
 func execute(fs *pflag.FlagSet, args []string, stderr io.Writer, validate func() error, do func() error) int {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -142,8 +143,17 @@ func execute(fs *pflag.FlagSet, args []string, stderr io.Writer, validate func()
 		return 2
 	}
 	if err := do(); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		// payload --diff ends like diff(1): 1 when the payloads differ
+		// (already printed), 2 on trouble.
+		status := 1
+		var se *cli.StatusError
+		if errors.As(err, &se) {
+			status = se.Status
+		}
+		if !errors.Is(err, cli.ErrDiffer) {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+		}
+		return status
 	}
 	return 0
 }

@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rancher/telemetry-manager/pkg/cli"
 )
 
 func TestBadFlagsExitWithStatus2(t *testing.T) {
@@ -39,6 +45,29 @@ func TestBadFlagsExitWithStatus2(t *testing.T) {
 				if !strings.Contains(stderr.String(), w) {
 					t.Errorf("stderr does not name %q:\n%s", w, stderr.String())
 				}
+			}
+		})
+	}
+}
+
+func TestExecuteExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		stderr string
+	}{
+		{"success", nil, 0, ""},
+		{"a failure", errors.New("boom"), 1, "error: boom\n"},
+		{"payloads differ", &cli.StatusError{Status: 1, Err: fmt.Errorf("old.json: %w", cli.ErrDiffer)}, 1, ""},
+		{"trouble in a diff", &cli.StatusError{Status: 2, Err: errors.New("old.json: bad")}, 2, "error: old.json: bad\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+			got := execute(fs, nil, &stderr, func() error { return nil }, func() error { return tc.err })
+			if got != tc.status || stderr.String() != tc.stderr {
+				t.Errorf("execute = %d, stderr %q; want %d, %q", got, stderr.String(), tc.status, tc.stderr)
 			}
 		})
 	}

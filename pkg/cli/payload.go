@@ -30,6 +30,12 @@ type PayloadOptions struct {
 	IdentityFile  string
 	MaxInputBytes int64
 	Timeout       time.Duration
+	// Explain prints each field of the payload with its meaning instead of
+	// the payload.
+	Explain bool
+	// Diff names a payload file to compare the payload with; the
+	// differences are printed instead of the payload.
+	Diff string
 
 	// Stdin is read for --from-file -; nil means os.Stdin.
 	Stdin io.Reader
@@ -59,6 +65,8 @@ func (o *PayloadOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.IdentityFile, "identity-file", o.IdentityFile, "with --from-file: a file holding the identity Secret (kubectl get secret -o yaml output)")
 	fs.Int64Var(&o.MaxInputBytes, "max-input-bytes", o.MaxInputBytes, "with --from-file: refuse input larger than this many bytes")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the caches of a live cluster")
+	fs.BoolVar(&o.Explain, "explain", o.Explain, "print each field of the payload with its value and its meaning from the format's schema, instead of the payload")
+	fs.StringVar(&o.Diff, "diff", o.Diff, "compare with this payload file of the same format (- for standard input) and print what changed; exit status 0 when equal, 1 when they differ, 2 on trouble")
 }
 
 // Validate reports every problem at once.
@@ -79,14 +87,49 @@ func (o *PayloadOptions) Validate() error {
 	if o.IdentityFile == StdinName && o.FromFile == StdinName {
 		errs = append(errs, errors.New("--identity-file -: standard input is already --from-file"))
 	}
+	if o.Explain && o.Diff != "" {
+		errs = append(errs, errors.New("--explain and --diff: choose one"))
+	}
+	if o.Diff == StdinName && (o.FromFile == StdinName || o.IdentityFile == StdinName) {
+		errs = append(errs, errors.New("--diff -: standard input is already --from-file or --identity-file"))
+	}
 	return errors.Join(errs...)
 }
 
-// Payload prints the payload that would be exported. Cluster ids use the
-// install's own key when its identity Secret is found (in the cluster, in
-// the file, or in --identity-file), so they equal the exported ones; else a
-// key that lives only for this run, and errOut says so.
+// ErrDiffer is wrapped by Payload's error with --diff when the payloads
+// differ; the differences are already written.
+var ErrDiffer = errors.New("payloads differ")
+
+// StatusError is an error with the exit status the command ends with.
+type StatusError struct {
+	Status int
+	Err    error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Payload prints the payload that would be exported, or with Explain each
+// of its fields with its meaning, or with Diff how it differs from the
+// payload in that file. Cluster ids use the install's own key when its
+// identity Secret is found (in the cluster, in the file, or in
+// --identity-file), so they equal the exported ones; else a key that lives
+// only for this run, and errOut says so.
+//
+// With Diff, the error is a *StatusError like diff(1)'s exit status: 1
+// wrapping ErrDiffer when the payloads differ, 2 for any trouble.
 func Payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log *logrus.Entry) error {
+	err := payload(ctx, o, out, errOut, log)
+	if o.Diff == "" || err == nil {
+		return err
+	}
+	if errors.Is(err, ErrDiffer) {
+		return &StatusError{Status: 1, Err: err}
+	}
+	return &StatusError{Status: 2, Err: err}
+}
+
+func payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log *logrus.Entry) error {
 	var (
 		snap *snapshot.Snapshot
 		key  []byte
@@ -111,6 +154,12 @@ func Payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log 
 	b, err := enc.Encode(snap, now)
 	if err != nil {
 		return fmt.Errorf("encoding %s payload: %w", o.Format, err)
+	}
+	switch {
+	case o.Explain:
+		return explain(o.Format, b, out)
+	case o.Diff != "":
+		return o.diff(b, out)
 	}
 	_, err = out.Write(b)
 	return err

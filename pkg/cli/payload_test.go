@@ -260,6 +260,9 @@ func TestPayloadOptionsValidate(t *testing.T) {
 		{"identity file without from file", func(o *PayloadOptions) { o.IdentityFile = "id.yaml" }, []string{"--identity-file"}},
 		{"both on standard input", func(o *PayloadOptions) { o.FromFile, o.IdentityFile = StdinName, StdinName }, []string{"--identity-file"}},
 		{"every problem at once", func(o *PayloadOptions) { o.MaxInputBytes, o.IdentityName, o.Timeout = -1, "", 0 }, []string{"--max-input-bytes", "--identity-name", "--timeout"}},
+		{"explain and diff", func(o *PayloadOptions) { o.Explain, o.Diff = true, "old.json" }, []string{"--explain and --diff"}},
+		{"diff and from file on standard input", func(o *PayloadOptions) { o.FromFile, o.Diff = StdinName, StdinName }, []string{"--diff -"}},
+		{"diff on standard input", func(o *PayloadOptions) { o.Diff = StdinName }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,14 +26,15 @@ var (
 // formats is the table of payload formats, sorted by name. key is the
 // per-install secret that pseudonyms are made with; formats that export no
 // pseudonym ignore it. validate checks a payload against the format's
-// schema.
+// schema; schema returns it.
 var formats = []struct {
 	name     string
 	new      func(key []byte) snapshot.Encoder
 	validate func(payload []byte) error
+	schema   func() []byte
 }{
-	{report.FormatName, func(key []byte) snapshot.Encoder { return report.New(key) }, report.Validate},
-	{scc.FormatName, func([]byte) snapshot.Encoder { return scc.Encoder{} }, scc.Validate},
+	{report.FormatName, func(key []byte) snapshot.Encoder { return report.New(key) }, report.Validate, report.Schema},
+	{scc.FormatName, func([]byte) snapshot.Encoder { return scc.Encoder{} }, scc.Validate, scc.Schema},
 }
 
 // Formats returns the names of the payload formats, sorted.
@@ -51,6 +52,17 @@ func ByFormat(name string, key []byte) (snapshot.Encoder, error) {
 	for _, f := range formats {
 		if f.name == name {
 			return f.new(key), nil
+		}
+	}
+	return nil, unknown(name)
+}
+
+// Schema returns the JSON schema of the named format. An unknown name gives
+// an error wrapping ErrUnknownFormat.
+func Schema(name string) ([]byte, error) {
+	for _, f := range formats {
+		if f.name == name {
+			return f.schema(), nil
 		}
 	}
 	return nil, unknown(name)

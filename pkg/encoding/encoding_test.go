@@ -185,3 +185,16 @@ func TestValidateUnknownFormat(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnknownFormat only", err)
 	}
 }
+
+func TestSchema(t *testing.T) {
+	want := map[string][]byte{"report": report.Schema(), "scc": scc.Schema()}
+	for _, name := range Formats() {
+		got, err := Schema(name)
+		if err != nil || !bytes.Equal(got, want[name]) {
+			t.Errorf("Schema(%q) = %d bytes, %v; want the %s package's schema", name, len(got), err, name)
+		}
+	}
+	if _, err := Schema("xml"); !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("Schema(xml) = %v, want ErrUnknownFormat", err)
+	}
+}

@@ -1,5 +1,6 @@
-// Package docs checks that the README's tables of flags and exporters match
-// the code. Run `go test ./tests/docs -update` to regenerate them.
+// Package docs checks that the README's tables of flags, exporters and
+// collected fields match the code and the payload schemas. Run
+// `go test ./tests/docs -update` to regenerate them.
 package docs
 
 import (
@@ -15,6 +16,8 @@ import (
 
 	"github.com/rancher/telemetry-manager/pkg/cli"
 	"github.com/rancher/telemetry-manager/pkg/controller"
+	"github.com/rancher/telemetry-manager/pkg/encoding"
+	"github.com/rancher/telemetry-manager/pkg/encoding/schemadoc"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
 )
 
@@ -58,8 +61,21 @@ func exporterTable() string {
 	return b.String()
 }
 
+// collectedTable lists the fields of a payload format, from its schema.
+func collectedTable(format string) string {
+	raw, err := encoding.Schema(format)
+	if err != nil {
+		return err.Error()
+	}
+	s, err := schemadoc.Parse(raw)
+	if err != nil {
+		return err.Error()
+	}
+	return s.Table()
+}
+
 func sections() map[string]string {
-	return map[string]string{
+	s := map[string]string{
 		"flags-run":     flagTable(func(fs *pflag.FlagSet) { controller.NewOptions().AddFlags(fs) }),
 		"flags-payload": flagTable(func(fs *pflag.FlagSet) { cli.NewPayloadOptions().AddFlags(fs) }),
 		"flags-audit":   flagTable(func(fs *pflag.FlagSet) { cli.NewAuditOptions().AddFlags(fs) }),
@@ -67,6 +83,10 @@ func sections() map[string]string {
 
 		"flags-scc-status": flagTable(func(fs *pflag.FlagSet) { cli.NewSCCStatusOptions().AddFlags(fs) }),
 	}
+	for _, format := range encoding.Formats() {
+		s["collected-"+format] = collectedTable(format)
+	}
+	return s
 }
 
 func TestREADMETablesMatchCode(t *testing.T) {
