@@ -163,6 +163,7 @@ type group struct {
 	invalid int
 	shapes  map[snapshot.Node]int // valid nodes by shape
 	sums    wideSums              // of the valid nodes
+	roles   snapshot.Roles        // of the valid nodes
 
 	sorted   []snapshot.Shape // shapes sorted; nil when stale
 	provider *string          // kubernetes mode's provider guess; nil when stale
@@ -177,6 +178,7 @@ func (gr *group) add(r *nodeRecord) {
 	if r.valid() {
 		gr.shapes[r.shape]++
 		gr.sums.add(&r.shape)
+		gr.roles.Add(&r.shape, 1)
 	} else {
 		gr.invalid++
 	}
@@ -190,6 +192,7 @@ func (gr *group) remove(r *nodeRecord) {
 			delete(gr.shapes, r.shape)
 		}
 		gr.sums.sub(&r.shape)
+		gr.roles.Add(&r.shape, -1)
 	} else {
 		gr.invalid--
 	}
@@ -841,7 +844,7 @@ func (g *Gatherer) compose(sc *snapshot.Cluster, gr *group, checked bool, runnin
 		// Shared with the group and earlier snapshots: the group never
 		// changes a slice it handed out (a change makes a new one).
 		sc.Shapes = gr.sortedShapes()
-		sc.Nodes = len(gr.nodes) - gr.invalid
+		sc.Nodes, sc.Roles = len(gr.nodes)-gr.invalid, gr.roles
 		sc.InvalidNodes = gr.invalid
 		if gr.invalid > 0 {
 			for _, r := range gr.nodes {
@@ -881,6 +884,7 @@ func (g *Gatherer) compose(sc *snapshot.Cluster, gr *group, checked bool, runnin
 	sc.CPUMillis, sc.CPUCores, sc.MemoryBytes = cluster.millis, cluster.cores, cluster.bytes
 	for n, c := range counts {
 		sc.Nodes += c
+		sc.Roles.Add(&n, c)
 		sc.Shapes = append(sc.Shapes, snapshot.Shape{Node: n, Count: c})
 	}
 	snapshot.SortShapes(sc.Shapes)

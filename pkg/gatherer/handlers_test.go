@@ -76,17 +76,19 @@ func (f *fed) snapshot(t *testing.T) *snapshot.Snapshot {
 	return s
 }
 
-// checkNodeCounts fails t unless each cluster's kept node count is the sum
-// of its shapes' counts.
+// checkNodeCounts fails t unless each cluster's kept node and role counts
+// are those of its shapes.
 func checkNodeCounts(t testing.TB, s *snapshot.Snapshot) {
 	t.Helper()
 	for _, c := range s.Clusters {
 		n := 0
+		var roles snapshot.Roles
 		for _, sh := range c.Shapes {
 			n += sh.Count
+			roles.Add(&sh.Node, sh.Count)
 		}
-		if c.Nodes != n {
-			t.Fatalf("cluster %s keeps %d nodes; its shapes count %d", c.Name, c.Nodes, n)
+		if c.Nodes != n || c.Roles != roles {
+			t.Fatalf("cluster %s keeps %d nodes with roles %+v; its shapes count %d with %+v", c.Name, c.Nodes, c.Roles, n, roles)
 		}
 	}
 }

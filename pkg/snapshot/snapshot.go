@@ -195,8 +195,43 @@ type Cluster struct {
 	// Nodes is how many valid nodes the cluster has: the sum of the
 	// Shapes' counts, as the gatherer keeps it. Read it with NodeCount,
 	// which sums the Shapes when it is not kept (zero).
-	Nodes        int
+	Nodes int
+	// Roles counts the valid nodes of each role, kept with Nodes; read it
+	// with RoleCounts.
+	Roles        Roles
 	InvalidNodes int
+}
+
+// Roles counts nodes by role; a node may have several.
+type Roles struct {
+	ControlPlane, Etcd, Worker int
+}
+
+// Add counts count nodes of the roles n has.
+func (r *Roles) Add(n *Node, count int) {
+	if n.ControlPlane {
+		r.ControlPlane += count
+	}
+	if n.Etcd {
+		r.Etcd += count
+	}
+	if n.Worker {
+		r.Worker += count
+	}
+}
+
+// RoleCounts returns how many valid nodes of each role the cluster has:
+// Roles when the counts are kept (Nodes is set), else counted from the
+// Shapes.
+func (c *Cluster) RoleCounts() Roles {
+	if c.Nodes > 0 {
+		return c.Roles
+	}
+	var r Roles
+	for i := range c.Shapes {
+		r.Add(&c.Shapes[i].Node, c.Shapes[i].Count)
+	}
+	return r
 }
 
 // Shape is a node shape and how many valid nodes of a cluster have it.

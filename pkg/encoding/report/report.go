@@ -510,16 +510,9 @@ func (e *Encoder) clusters(s *snapshot.Snapshot, o others) []Cluster {
 	clean := func(field, v string) string { return memo.clean(o, field, v, 1) }
 	for i := range s.Clusters {
 		c := &s.Clusters[i]
-		var roles Roles
-		var nodes int64
-		for j := range c.Shapes {
-			n := &c.Shapes[j]
-			count := int64(n.Count)
-			nodes += count
-			roles.ControlPlane += b2i(n.ControlPlane) * count
-			roles.Etcd += b2i(n.Etcd) * count
-			roles.Worker += b2i(n.Worker) * count
-		}
+		kept := c.RoleCounts()
+		roles := Roles{ControlPlane: int64(kept.ControlPlane), Etcd: int64(kept.Etcd), Worker: int64(kept.Worker)}
+		nodes := int64(c.NodeCount())
 		id, ok := known[c.Name]
 		if !ok {
 			id = clusterID(mac, c.Name)

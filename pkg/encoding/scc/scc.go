@@ -224,13 +224,18 @@ type systemKey struct {
 func exactSystems(s *snapshot.Snapshot) map[systemKey]int64 {
 	out := map[systemKey]int64{}
 	archs := map[string]string{} // few distinct values: clean each once
-	for _, p := range snapshot.ProfilesOf(s) {
-		arch, ok := archs[p.Arch]
-		if !ok {
-			arch = clean(vocab.Arch, p.Arch) // "" is unknown
-			archs[p.Arch] = arch
+	// Profiles are sorted by arch first: runs share it.
+	var lastIn, lastOut string
+	for i, p := range snapshot.ProfilesOf(s) {
+		if i == 0 || p.Arch != lastIn {
+			arch, ok := archs[p.Arch]
+			if !ok {
+				arch = clean(vocab.Arch, p.Arch) // "" is unknown
+				archs[p.Arch] = arch
+			}
+			lastIn, lastOut = p.Arch, arch
 		}
-		out[systemKey{arch: arch, cpu: p.CPUCores, memory: p.MemoryMiB, upstream: p.Upstream}] += int64(p.Count)
+		out[systemKey{arch: lastOut, cpu: p.CPUCores, memory: p.MemoryMiB, upstream: p.Upstream}] += int64(p.Count)
 	}
 	return out
 }
