@@ -31,10 +31,11 @@ var (
 // harness is a collector behind a real HTTP server, with a fake clock and
 // an in-memory store.
 type harness struct {
-	clock *clocktesting.FakeClock
-	store *memstore.Store
-	srv   *httptest.Server
-	cfg   Config
+	clock  *clocktesting.FakeClock
+	store  *memstore.Store
+	server *Server
+	srv    *httptest.Server
+	cfg    Config
 }
 
 func newHarness(t *testing.T, configure func(*Config)) *harness {
@@ -54,7 +55,8 @@ func newHarness(t *testing.T, configure func(*Config)) *harness {
 	if configure != nil {
 		configure(&h.cfg)
 	}
-	h.srv = httptest.NewServer(New(h.cfg))
+	h.server = New(h.cfg)
+	h.srv = httptest.NewServer(h.server)
 	t.Cleanup(h.srv.Close)
 	return h
 }

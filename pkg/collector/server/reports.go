@@ -167,6 +167,14 @@ func (s *Server) decode(r *http.Request) (decoded, *rejection) {
 	if int64(len(raw)) > s.cfg.MaxBody {
 		return d, reject(http.StatusRequestEntityTooLarge, reasonSize, "body is over the limit of %d bytes", s.cfg.MaxBody)
 	}
+	// The body is read (a slow sender holds no slot); the checks that
+	// follow are CPU work and wait for one.
+	select {
+	case s.checking <- struct{}{}:
+		defer func() { <-s.checking }()
+	case <-r.Context().Done():
+		return d, reject(http.StatusServiceUnavailable, reasonBody, "request ended before its checks: %v", r.Context().Err())
+	}
 	if err := protocol.Verify(header, raw, now, s.cfg.SigningKeys.Values()); err != nil {
 		return d, reject(http.StatusUnauthorized, reasonSignature, "%s: %v", protocol.HeaderSignature, err)
 	}

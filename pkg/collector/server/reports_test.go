@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -370,5 +371,42 @@ func TestStoreKeepsTheGzipBodyOnlyWhenItIsTheReport(t *testing.T) {
 				t.Errorf("a body with more than the report was handed to the store: %q", rs[0].Gzip)
 			}
 		})
+	}
+}
+
+// TestChecksWaitForASlot: while every check slot is taken, a report waits
+// for one after its body is read, and a sender that gives up meanwhile
+// leaves nothing stored; once a slot is free, reports are checked and
+// stored again.
+func TestChecksWaitForASlot(t *testing.T) {
+	h := newHarness(t, nil)
+	for range cap(h.server.checking) {
+		h.server.checking <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req := h.request(t, send{}).WithContext(ctx)
+	if resp, err := h.srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a report was answered %d while every check slot was taken", resp.StatusCode)
+	}
+	// The handler ends once it sees the sender gone.
+	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(h.server.metrics.inFlight) != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the handler of the abandoned report did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(h.store.Reports()); n != 0 {
+		t.Fatalf("%d reports stored by a sender that gave up waiting", n)
+	}
+	for range cap(h.server.checking) {
+		<-h.server.checking
+	}
+	if a := h.post(t, send{}); a.status != http.StatusAccepted {
+		t.Fatalf("with the slots free: status %d (%s), want 202", a.status, a.body)
+	}
+	if n := len(h.store.Reports()); n != 1 {
+		t.Errorf("%d reports stored, want 1", n)
 	}
 }

@@ -11,6 +11,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -53,7 +54,16 @@ type Server struct {
 	limiter *limiter
 	metrics *metrics
 	mux     *http.ServeMux
+	// checking holds a token for each report whose checks run: they are
+	// CPU work, so a few at a time, first come first served, finish
+	// sooner than all at once sharing the cores (see checkSlots).
+	checking chan struct{}
 }
+
+// checkSlots is how many reports are checked at once: two per core keeps
+// the cores busy while one waits for memory or the scheduler, and keeps
+// the latency of a burst close to its share of the queue.
+func checkSlots() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // New returns the handler of cfg.
 func New(cfg Config) *Server {
@@ -73,6 +83,8 @@ func New(cfg Config) *Server {
 		limiter: newLimiter(cfg.Rate, cfg.Burst),
 		metrics: newMetrics(cfg.Registry),
 		mux:     http.NewServeMux(),
+
+		checking: make(chan struct{}, checkSlots()),
 	}
 	s.handle("POST "+protocol.DefaultPath, "reports", s.postReport)
 	s.handle("GET /api/v1/installs", "installs", s.installs)
