@@ -26,8 +26,8 @@ func TestBadFlagsExitWithStatus2(t *testing.T) {
 		{"run port out of range", "run", []string{"--metrics-address", ":70000"}, []string{`--metrics-address ":70000"`}},
 		{"run every bad flag at once", "run", []string{
 			"--secret-name", "Bad_Name", "--exporters", "", "--metrics-address", "nope", "--interval", "1ms",
-			"--config-map-name", "X", "--leader-election-id", "a/b", "--mode", "x",
-		}, []string{"--secret-name", "--exporters", "--metrics-address", "--interval", "--config-map-name", "--leader-election-id", "--mode"}},
+			"--config-map-name", "X", "--leader-election-id", "a/b", "--mode", "x", "--extensions-configmap", "Ext",
+		}, []string{"--secret-name", "--exporters", "--metrics-address", "--interval", "--config-map-name", "--leader-election-id", "--mode", "--extensions-configmap"}},
 		{"audit secret name", "audit", []string{"--secret-name", "Bad_Name"}, []string{`--secret-name "Bad_Name"`}},
 		{"payload secret namespace", "payload", []string{"--secret-namespace", "Bad"}, []string{`--secret-namespace "Bad"`}},
 		{"unknown flag", "run", []string{"--nope"}, []string{"unknown flag: --nope"}},

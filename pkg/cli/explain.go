@@ -36,8 +36,10 @@ func explain(format string, payload []byte, out io.Writer) error {
 }
 
 // diff compares the payload in o.Diff with payload. The file must be a
-// payload of o.Format that its schema accepts: one of another format, or
-// of another schema version, is refused rather than half compared.
+// payload of o.Format that its schema accepts: one of another format, or of
+// a schema version the schema does not know, is refused rather than half
+// compared. A version 2 report is compared: the version 3 members show as
+// added.
 func (o *PayloadOptions) diff(payload []byte, out io.Writer) error {
 	name := o.Diff
 	if name == StdinName {

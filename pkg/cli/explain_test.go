@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -103,7 +104,8 @@ func TestPayloadDiff(t *testing.T) {
 		{"equal scc", "scc", string(scc), 0, []string{"no differences\n"}},
 		{"a changed total", "report", string(fewerNodes), 1, []string{"~ totals.nodes: 8 -> 9\n", "1 difference\n"}},
 		{"a file of the other format", "report", string(scc), 2, []string{"old.json", "it is a scc payload", "--format scc"}},
-		{"a report of another schema version", "report", strings.Replace(string(report), `"schemaVersion": "2"`, `"schemaVersion": "1"`, 1), 2, []string{"old.json", "/schemaVersion"}},
+		{"a report of another schema version", "report", strings.Replace(string(report), `"schemaVersion": "3"`, `"schemaVersion": "1"`, 1), 2, []string{"old.json", "/schemaVersion"}},
+		{"a version 2 report", "report", version2(t, report), 1, []string{"~ schemaVersion: \"2\" -> \"3\"\n", "+ clusterStates"}},
 		{"a malformed file", "report", `{"schemaVersion": "2",`, 2, []string{"old.json", "not a payload"}},
 		{"an empty file", "scc", ``, 2, []string{"old.json", "not a payload"}},
 	}
@@ -169,4 +171,23 @@ func TestPayloadDiffRefusesAFileOverTheLimit(t *testing.T) {
 	if status(err) != 2 || !errors.Is(err, ErrBadPayloadFile) || !strings.Contains(err.Error(), "--max-input-bytes") {
 		t.Errorf("Payload = %v, want exit status 2 naming --max-input-bytes", err)
 	}
+}
+
+// version2 returns the version 3 report as version 2 wrote it: without the
+// members version 3 added.
+func version2(t *testing.T, report []byte) string {
+	t.Helper()
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(report, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"clusterStates", "nodeStates", "extensions", "extensionsRefused"} {
+		delete(doc, k)
+	}
+	doc["schemaVersion"] = json.RawMessage(`"2"`)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding"
+	"github.com/rancher/telemetry-manager/pkg/extensions"
 	"github.com/rancher/telemetry-manager/pkg/gatherer"
 	"github.com/rancher/telemetry-manager/pkg/options"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -27,9 +29,12 @@ type PayloadOptions struct {
 	FromFile string
 	// IdentityFile holds the identity Secret to key cluster ids with when
 	// reading FromFile.
-	IdentityFile  string
-	MaxInputBytes int64
-	Timeout       time.Duration
+	IdentityFile string
+	// ExtensionsFile holds the operator's extensions to report with
+	// FromFile: the JSON of the extensions ConfigMap's extensions.json.
+	ExtensionsFile string
+	MaxInputBytes  int64
+	Timeout        time.Duration
 	// Explain prints each field of the payload with its meaning instead of
 	// the payload.
 	Explain bool
@@ -63,6 +68,7 @@ func (o *PayloadOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Format, "format", o.Format, "payload format: report or scc")
 	fs.StringVar(&o.FromFile, "from-file", o.FromFile, "read objects from this file (kubectl get -o yaml or -o json output; - for standard input) instead of a cluster")
 	fs.StringVar(&o.IdentityFile, "identity-file", o.IdentityFile, "with --from-file: a file holding the identity Secret (kubectl get secret -o yaml output)")
+	fs.StringVar(&o.ExtensionsFile, "extensions-file", o.ExtensionsFile, "with --from-file: a file holding the extensions to report, a JSON object of key to value as in the extensions ConfigMap's key "+extensions.Key)
 	fs.Int64Var(&o.MaxInputBytes, "max-input-bytes", o.MaxInputBytes, "with --from-file: refuse input larger than this many bytes")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the caches of a live cluster")
 	fs.BoolVar(&o.Explain, "explain", o.Explain, "print each field of the payload with its value and its meaning from the format's schema, instead of the payload")
@@ -92,6 +98,12 @@ func (o *PayloadOptions) Validate() error {
 	}
 	if o.Diff == StdinName && (o.FromFile == StdinName || o.IdentityFile == StdinName) {
 		errs = append(errs, errors.New("--diff -: standard input is already --from-file or --identity-file"))
+	}
+	if o.ExtensionsFile != "" && o.FromFile == "" {
+		errs = append(errs, errors.New("--extensions-file: only with --from-file"))
+	}
+	if o.ExtensionsFile == StdinName {
+		errs = append(errs, errors.New("--extensions-file: name a file, not standard input"))
 	}
 	return errors.Join(errs...)
 }
@@ -216,11 +228,36 @@ func payloadFromFile(o *PayloadOptions, errOut io.Writer) (*snapshot.Snapshot, [
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.ExtensionsFile != "" {
+		res, err := readExtensions(o.ExtensionsFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range res.Problems {
+			fmt.Fprintf(errOut, "warning: extension refused: %v\n", p)
+		}
+		g.SetExtensions(res.Pairs, res.Refused, res.Problems)
+	}
 	snap, err := g.Snapshot()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", o.FromFile, err)
 	}
 	return snap, id.Key, nil
+}
+
+// readExtensions reads the extensions of --extensions-file; a file larger
+// than extensions.MaxDocumentBytes is refused as a whole by the parser.
+func readExtensions(path string) (extensions.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return extensions.Result{}, fmt.Errorf("--extensions-file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, extensions.MaxDocumentBytes+1))
+	if err != nil {
+		return extensions.Result{}, fmt.Errorf("--extensions-file: reading %s: %w", path, err)
+	}
+	return extensions.Parse("File "+path, "", data), nil
 }
 
 func payloadFromCluster(ctx context.Context, o *PayloadOptions, errOut io.Writer, log *logrus.Entry) (*snapshot.Snapshot, []byte, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,4 +292,39 @@ func testLog() *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	return logrus.NewEntry(l)
+}
+
+func TestPayloadFromFileWithExtensionsFile(t *testing.T) {
+	o := payloadOptions(writeFile(t, "in.yaml", readSample(t)))
+	o.ExtensionsFile = writeFile(t, "extensions.json", `{"team": "platform", "example.com/tier": "gold", "owner": "bob@corp.example", "Bad/Key": "x"}`)
+	payload, stderr := render(t, o)
+	r, err := report.Decode(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"team": "platform", "example.com/tier": "gold"}; !maps.Equal(r.Extensions, want) || r.ExtensionsRefused != 2 {
+		t.Errorf("extensions %v, refused %d; want %v and 2", r.Extensions, r.ExtensionsRefused, want)
+	}
+	for _, key := range []string{`["owner"]`, `["Bad/Key"]`} {
+		if !strings.Contains(stderr, "extension refused") || !strings.Contains(stderr, key) {
+			t.Errorf("stderr does not name the refused key %s:\n%s", key, stderr)
+		}
+	}
+	if bytes.Contains(payload, []byte("bob@")) || bytes.Contains(payload, []byte("Bad/Key")) {
+		t.Errorf("a refused extension is in the payload:\n%s", payload)
+	}
+}
+
+func TestExtensionsFileNeedsFromFile(t *testing.T) {
+	o := NewPayloadOptions()
+	o.ExtensionsFile = "extensions.json"
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--extensions-file") {
+		t.Errorf("Validate = %v, want an --extensions-file error", err)
+	}
+	o = payloadOptions(writeFile(t, "in.yaml", readSample(t)))
+	o.ExtensionsFile = filepath.Join(t.TempDir(), "missing.json")
+	var out, errOut bytes.Buffer
+	if err := Payload(t.Context(), o, &out, &errOut, testLog()); err == nil || !strings.Contains(err.Error(), "--extensions-file") {
+		t.Errorf("Payload with a missing extensions file = %v, want an --extensions-file error", err)
+	}
 }

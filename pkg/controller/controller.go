@@ -22,6 +22,7 @@ import (
 	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
 	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/secret"
+	"github.com/rancher/telemetry-manager/pkg/extensions"
 	"github.com/rancher/telemetry-manager/pkg/leader"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/metrics"
@@ -78,6 +79,16 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		log.WithField("component", "switch"), met.SetTelemetryEnabled)
 	if err != nil {
 		return nil, err
+	}
+	if name := o.ExtensionsConfigMap; name != "" {
+		// The gatherer's change hook runs every exporter when the
+		// extensions change, so an edit applies without a restart.
+		err = extensions.Watch(src.ConfigMaps.Informer(), o.SecretNamespace, name, func(r extensions.Result) {
+			src.Gatherer.SetExtensions(r.Pairs, r.Refused, r.Problems)
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	c.Manager = manager.New(met.Source(src.Gatherer), manager.Options{
 		Log:      log.WithField("component", "manager"),

@@ -152,6 +152,40 @@ type Gatherer struct {
 	// but orphans) by profile; sortedProfiles lists them, nil when stale.
 	profiles       map[snapshot.Profile]int
 	sortedProfiles []snapshot.ProfileCount
+
+	// ext are the operator's extensions as last set (see SetExtensions).
+	ext extensionSet
+}
+
+// extensionSet is what SetExtensions was given.
+type extensionSet struct {
+	pairs    []snapshot.Extension
+	refused  int
+	problems []snapshot.Problem
+}
+
+func (e *extensionSet) equal(o *extensionSet) bool {
+	return e.refused == o.refused && slices.Equal(e.pairs, o.pairs) &&
+		slices.EqualFunc(e.problems, o.problems, func(a, b snapshot.Problem) bool { return a.Error() == b.Error() })
+}
+
+// SetExtensions records the operator's extensions: the pairs that passed
+// their checks, sorted by key, how many were refused and why. Snapshots
+// carry them from now on; when they differ from the last ones,
+// Config.OnChange is called, outside the lock. It reports whether they
+// changed. Safe for concurrent use.
+func (g *Gatherer) SetExtensions(pairs []snapshot.Extension, refused int, problems []snapshot.Problem) bool {
+	e := extensionSet{pairs: slices.Clone(pairs), refused: refused, problems: slices.Clone(problems)}
+	g.mu.Lock()
+	changed := !g.ext.equal(&e)
+	if changed {
+		g.ext = e
+	}
+	g.mu.Unlock()
+	if changed && g.cfg.OnChange != nil {
+		g.cfg.OnChange()
+	}
+	return changed
 }
 
 // group is a cluster's aggregate: its Cluster record (nil while none
@@ -164,6 +198,7 @@ type group struct {
 	shapes  map[snapshot.Node]int // valid nodes by shape
 	sums    wideSums              // of the valid nodes
 	roles   snapshot.Roles        // of the valid nodes
+	states  snapshot.NodeStates   // every node, valid or not, by readiness and role
 
 	sorted   []snapshot.Shape // shapes sorted; nil when stale
 	provider *string          // kubernetes mode's provider guess; nil when stale
@@ -175,6 +210,7 @@ func newGroup() *group {
 
 func (gr *group) add(r *nodeRecord) {
 	gr.nodes[r.object] = r
+	gr.states.Add(r.facts.ready, r.facts.controlPlane, r.facts.etcd, r.facts.worker, 1)
 	if r.valid() {
 		gr.shapes[r.shape]++
 		gr.sums.add(&r.shape)
@@ -187,6 +223,7 @@ func (gr *group) add(r *nodeRecord) {
 
 func (gr *group) remove(r *nodeRecord) {
 	delete(gr.nodes, r.object)
+	gr.states.Add(r.facts.ready, r.facts.controlPlane, r.facts.etcd, r.facts.worker, -1)
 	if r.valid() {
 		if gr.shapes[r.shape]--; gr.shapes[r.shape] <= 0 {
 			delete(gr.shapes, r.shape)
@@ -674,6 +711,9 @@ func (g *Gatherer) Snapshot() (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Shared between snapshots: SetExtensions replaces, never changes, them.
+	s.Extensions, s.ExtensionsRefused = g.ext.pairs, g.ext.refused
+	s.Problems = append(s.Problems, g.ext.problems...)
 	slices.SortFunc(s.Problems, func(a, b snapshot.Problem) int {
 		if c := strings.Compare(a.Object, b.Object); c != 0 {
 			return c
@@ -793,7 +833,9 @@ func (g *Gatherer) rancher(install snapshot.Install) (*snapshot.Snapshot, error)
 			Driver:            c.facts.driver,
 			Provider:          c.facts.provider,
 			KubernetesVersion: c.facts.version,
+			State:             c.state,
 		}
+		s.NodeStates.AddAll(gr.states)
 		s.Problems = append(s.Problems, c.problems...)
 		s.Problems = g.compose(&sc, gr, checked, &running, s.Problems)
 		if len(gr.nodes) == 0 {
@@ -930,7 +972,11 @@ func (g *Gatherer) kubernetes(install snapshot.Install) (*snapshot.Snapshot, err
 		Upstream:          true,
 		KubernetesVersion: install.KubernetesVersion,
 		Driver:            "kubernetes",
+		// The cluster the manager runs in answers its API server: it has
+		// no conditions to say otherwise.
+		State: snapshot.StateReady,
 	}
+	s.NodeStates = g.core.states
 	_, fits := g.core.sums.narrow()
 	var running sums
 	s.Problems = g.compose(&c, g.core, !fits, &running, s.Problems)

@@ -27,6 +27,10 @@ import (
 type nodeFacts struct {
 	arch, os, runtime, kubelet string
 	controlPlane, etcd, worker bool
+	// ready is the status of the Ready condition: one byte, so that a
+	// readiness change is a change of the record and a heartbeat, which
+	// moves only the condition's times, is none.
+	ready snapshot.Readiness
 	// cpuField and memField are the JSON paths the quantities came from
 	// (capacity, or allocatable when capacity lacks them).
 	cpuField, memField string
@@ -120,6 +124,7 @@ func v3NodeRecord(n *v3.Node) *nodeRecord {
 		arch: st.NodeInfo.Architecture, os: st.NodeInfo.OperatingSystem,
 		runtime: st.NodeInfo.ContainerRuntimeVersion, kubelet: st.NodeInfo.KubeletVersion,
 		controlPlane: n.Spec.ControlPlane, etcd: n.Spec.Etcd, worker: n.Spec.Worker,
+		ready: readinessOf(st.Conditions.Ready),
 	}
 	f.cpuField, f.cpu = pick(st.Capacity, st.Allocatable, "cpu")
 	f.memField, f.mem = pick(st.Capacity, st.Allocatable, "memory")
@@ -142,6 +147,7 @@ func coreNodeRecord(n *corev1.Node) *nodeRecord {
 		arch: info.Architecture, os: info.OperatingSystem,
 		runtime: info.ContainerRuntimeVersion, kubelet: info.KubeletVersion,
 		controlPlane: cp || master, etcd: etcd, worker: worker,
+		ready: coreReadiness(n.Status.Conditions),
 	}
 	capacity, allocatable := coreResources(n.Status.Capacity), coreResources(n.Status.Allocatable)
 	f.cpuField, f.cpu = pick(capacity, allocatable, "cpu")
@@ -150,6 +156,37 @@ func coreNodeRecord(n *corev1.Node) *nodeRecord {
 		object: "Node " + n.Name, group: snapshot.UpstreamClusterName, name: n.Name, core: true,
 		facts: f, src: n, rv: n.ResourceVersion,
 	}
+}
+
+// readinessOf maps the status of a Ready condition.
+func readinessOf(s v3.ConditionStatus) snapshot.Readiness {
+	switch s {
+	case v3.ConditionTrue:
+		return snapshot.ReadinessReady
+	case v3.ConditionFalse:
+		return snapshot.ReadinessNotReady
+	}
+	return snapshot.ReadinessUnknown
+}
+
+// coreReadiness reads the Ready condition of a core Node; the last one
+// counts when it is listed twice, as for a v3 Node.
+func coreReadiness(conds []corev1.NodeCondition) snapshot.Readiness {
+	r := snapshot.ReadinessUnknown
+	for i := range conds {
+		if conds[i].Type != corev1.NodeReady {
+			continue
+		}
+		switch conds[i].Status {
+		case corev1.ConditionTrue:
+			r = snapshot.ReadinessReady
+		case corev1.ConditionFalse:
+			r = snapshot.ReadinessNotReady
+		default:
+			r = snapshot.ReadinessUnknown
+		}
+	}
+	return r
 }
 
 // derive interns the facts' strings and parses the facts into the shape
@@ -222,6 +259,45 @@ type clusterFacts struct {
 	driver, provider, version string
 	hasCPU, hasMem            bool
 	cpu, mem                  v3.Quantity
+	conds                     clusterConditions
+}
+
+// clusterConditions are the statuses of the conditions a cluster's state
+// is derived from, and whether the list could be read.
+type clusterConditions struct {
+	ready, provisioned, updated, connected v3.ConditionStatus
+	unreadable                             bool
+}
+
+// state applies the cluster state rule, first match wins (the README's
+// table states the same):
+//
+//  1. conditions that cannot be read (a wrong JSON type): unavailable, and
+//     the field is one of the snapshot's problems;
+//  2. Provisioned not True and Ready not True: provisioning (a cluster
+//     with no conditions yet is one);
+//  3. Connected False (Rancher lost the cluster's agent): unavailable;
+//  4. Updated False or Unknown (Rancher is applying a change, such as an
+//     upgrade): upgrading;
+//  5. Ready True: ready;
+//  6. Ready False: notReady;
+//  7. otherwise (Ready Unknown or absent): unavailable.
+func (c clusterConditions) state() snapshot.ClusterState {
+	switch {
+	case c.unreadable:
+		return snapshot.StateUnavailable
+	case c.provisioned != v3.ConditionTrue && c.ready != v3.ConditionTrue:
+		return snapshot.StateProvisioning
+	case c.connected == v3.ConditionFalse:
+		return snapshot.StateUnavailable
+	case c.updated == v3.ConditionFalse || c.updated == v3.ConditionUnknown:
+		return snapshot.StateUpgrading
+	case c.ready == v3.ConditionTrue:
+		return snapshot.StateReady
+	case c.ready == v3.ConditionFalse:
+		return snapshot.StateNotReady
+	}
+	return snapshot.StateUnavailable
 }
 
 // clusterRecord is one v3 Cluster.
@@ -232,6 +308,8 @@ type clusterRecord struct {
 
 	// problems are the wrong-typed fields, always reported.
 	problems []snapshot.Problem
+	// state is what the conditions say.
+	state snapshot.ClusterState
 	// capacity is status.capacity, read only while the cluster has no Node
 	// objects: capOK says it parsed, capProblems why not.
 	capMillis, capBytes int64
@@ -248,7 +326,11 @@ func (r *clusterRecord) sameAs(o *clusterRecord) bool {
 }
 
 func newClusterRecord(c *v3.Cluster) *clusterRecord {
-	f := clusterFacts{driver: c.Status.Driver, provider: c.Status.Provider, version: c.Status.Version.GitVersion}
+	cs := &c.Status.Conditions
+	f := clusterFacts{
+		driver: c.Status.Driver, provider: c.Status.Provider, version: c.Status.Version.GitVersion,
+		conds: clusterConditions{ready: cs.Ready, provisioned: cs.Provisioned, updated: cs.Updated, connected: cs.Connected, unreadable: cs.Bad},
+	}
 	var cpu, mem v3.Quantity
 	cpu, f.hasCPU = c.Status.Capacity.Get("cpu")
 	mem, f.hasMem = c.Status.Capacity.Get("memory")
@@ -262,6 +344,7 @@ func (r *clusterRecord) derive(strs *interner) {
 	f := &r.facts
 	f.driver, f.provider, f.version = strs.get(f.driver), strs.get(f.provider), strs.get(f.version)
 	r.problems = typeProblems(obj, r.typeProbs)
+	r.state = f.conds.state()
 	r.capEmpty = !f.hasCPU && !f.hasMem
 	if r.capEmpty {
 		return

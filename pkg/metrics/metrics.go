@@ -200,8 +200,9 @@ func (m *Metrics) OnSecretWrite(exporter string) func(bytes int) {
 }
 
 // invalidKinds always have an invalid_objects series, so that a kind whose
-// objects were all repaired reads 0 rather than its last count.
-var invalidKinds = []string{"Cluster", "Node", "Setting", "Feature"}
+// objects were all repaired reads 0 rather than its last count. ConfigMap
+// is the extensions ConfigMap, whose refused pairs are its problems.
+var invalidKinds = []string{"Cluster", "Node", "Setting", "Feature", "ConfigMap"}
 
 // Source wraps src so that every snapshot it gives sets invalid_objects.
 func (m *Metrics) Source(src manager.Source) manager.Source {

@@ -151,6 +151,10 @@ type Export struct {
 	// ConfigMapName is the ConfigMap in the telemetry namespace whose key
 	// "disabled" switches exporting off and on at run time.
 	ConfigMapName string
+	// ExtensionsConfigMap is the ConfigMap in the telemetry namespace
+	// whose key extensions.json holds the operator's extensions; empty
+	// means none.
+	ExtensionsConfigMap string
 	// Intervals are the exporters' own intervals (--NAME-interval), by
 	// exporter name; 0 or absent means Interval.
 	Intervals map[string]time.Duration
@@ -224,6 +228,7 @@ func (o *Export) AddFlags(fs *pflag.FlagSet) {
 	}
 	o.HTTP.AddFlags(fs)
 	fs.StringVar(&o.ConfigMapName, "config-map-name", o.ConfigMapName, "ConfigMap in --secret-namespace whose key \""+SwitchKey+"\" (\"true\" or \"false\") stops and resumes exporting at runtime; a missing ConfigMap means enabled")
+	fs.StringVar(&o.ExtensionsConfigMap, "extensions-configmap", o.ExtensionsConfigMap, "ConfigMap in --secret-namespace whose key \"extensions.json\" holds a JSON object of extension key to value that reports carry; changes apply without a restart (empty: none)")
 }
 
 // Validate checks the durations, the names and the exporter list.
@@ -259,6 +264,9 @@ func (o *Export) Validate() error {
 		errs = append(errs, CheckName("--secret-target-namespace", o.SecretTargetNamespace, validation.IsDNS1123Label))
 	}
 	errs = append(errs, CheckName("--config-map-name", o.ConfigMapName, validation.IsDNS1123Subdomain))
+	if o.ExtensionsConfigMap != "" {
+		errs = append(errs, CheckName("--extensions-configmap", o.ExtensionsConfigMap, validation.IsDNS1123Subdomain))
+	}
 	selected, err := exporters.Select(o.Exporters)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--exporters: %w", err))

@@ -56,6 +56,88 @@ type Snapshot struct {
 	// encoders read a few profiles instead of every shape. Read-only: it
 	// may be shared between snapshots.
 	Profiles []ProfileCount
+	// NodeStates counts the nodes of every cluster, valid or not, by
+	// readiness and role. Orphan nodes are not counted.
+	NodeStates NodeStates
+	// Extensions are the operator's key/value pairs that passed their
+	// checks, sorted by key; each refused pair is one of Problems and is
+	// counted in ExtensionsRefused.
+	Extensions        []Extension
+	ExtensionsRefused int
+}
+
+// Extension is one operator-supplied key/value pair.
+type Extension struct {
+	Key, Value string
+}
+
+// ClusterState is what a cluster's conditions say of it (see the README's
+// cluster state table).
+type ClusterState string
+
+// Cluster states.
+const (
+	StateReady        ClusterState = "ready"
+	StateNotReady     ClusterState = "notReady"
+	StateProvisioning ClusterState = "provisioning"
+	StateUpgrading    ClusterState = "upgrading"
+	StateUnavailable  ClusterState = "unavailable"
+)
+
+// Readiness is the status of a node's Ready condition.
+type Readiness uint8
+
+// Node readiness: Ready is True, False, or Unknown (also when the condition
+// is absent or cannot be read).
+const (
+	ReadinessUnknown Readiness = iota
+	ReadinessReady
+	ReadinessNotReady
+)
+
+// ReadyCounts counts nodes by readiness.
+type ReadyCounts struct {
+	Ready, NotReady, Unknown int
+}
+
+func (c *ReadyCounts) add(r Readiness, d int) {
+	switch r {
+	case ReadinessReady:
+		c.Ready += d
+	case ReadinessNotReady:
+		c.NotReady += d
+	default:
+		c.Unknown += d
+	}
+}
+
+// NodeStates counts nodes by readiness: all of them, and those of each
+// role (a node with several roles counts in each).
+type NodeStates struct {
+	All, ControlPlane, Etcd, Worker ReadyCounts
+}
+
+// Add counts d nodes of readiness r and the roles given.
+func (s *NodeStates) Add(r Readiness, controlPlane, etcd, worker bool, d int) {
+	s.All.add(r, d)
+	if controlPlane {
+		s.ControlPlane.add(r, d)
+	}
+	if etcd {
+		s.Etcd.add(r, d)
+	}
+	if worker {
+		s.Worker.add(r, d)
+	}
+}
+
+// AddAll adds the counts of o.
+func (s *NodeStates) AddAll(o NodeStates) {
+	for _, p := range [...][2]*ReadyCounts{{&s.All, &o.All}, {&s.ControlPlane, &o.ControlPlane}, {&s.Etcd, &o.Etcd}, {&s.Worker, &o.Worker}} {
+		p[0].Ready += p[1].Ready
+		p[0].NotReady += p[1].NotReady
+		p[0].Unknown += p[1].Unknown
+	}
 }
 
 // Profile is what the payloads show of a valid node: its shape with CPU
@@ -200,6 +282,9 @@ type Cluster struct {
 	// with RoleCounts.
 	Roles        Roles
 	InvalidNodes int
+	// State is what the cluster's conditions say; "" when the maker of the
+	// snapshot did not read them.
+	State ClusterState
 }
 
 // Roles counts nodes by role; a node may have several.

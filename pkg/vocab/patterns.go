@@ -14,6 +14,8 @@ const (
 	FeatureMaxLength = 63
 	// ServerURLMaxLength bounds the server URL.
 	ServerURLMaxLength = 2048
+	// ExtensionMaxLength bounds an extension value.
+	ExtensionMaxLength = 64
 	// HostMaxLength bounds the host of the server URL (a DNS name's limit).
 	HostMaxLength = 253
 
@@ -63,6 +65,11 @@ const (
 	uuidPattern         = `^(|` + Other + `|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`
 	commitPattern       = `^(|` + Unknown + `|` + Other + `|[0-9a-f]{7,40})$`
 	corePattern         = `^` + versionCore + `$`
+
+	// extensionPattern is a word of one to three parts, or a version.
+	extensionWord    = `[A-Za-z0-9]+([-_][A-Za-z0-9]+){0,2}`
+	extensionVersion = `v?` + versionCore + `(-` + versionPart + `)?(\+` + versionPart + `)?`
+	extensionPattern = `^(` + extensionWord + `|` + extensionVersion + `)$`
 )
 
 var (
@@ -71,7 +78,24 @@ var (
 	uuidRE    = regexp.MustCompile(uuidPattern)
 	commitRE  = regexp.MustCompile(commitPattern)
 	coreRE    = regexp.MustCompile(corePattern)
+
+	extensionRE = regexp.MustCompile(extensionPattern)
 )
+
+// Extension key grammar: [prefix/]name as Kubernetes qualified names (label
+// keys) are, the prefix a DNS subdomain (at most 253 bytes, which the
+// pattern does not count: maxLength bounds the whole), the name at most 63.
+const (
+	extensionKeyPattern = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
+	// ExtensionKeyMaxLength bounds an extension key: a 253-byte prefix,
+	// "/" and a 63-byte name.
+	ExtensionKeyMaxLength = 253 + 1 + 63
+)
+
+// ExtensionKeyRule is the rule every extension key a payload carries
+// follows: a loose form of Kubernetes' qualified name that admits every
+// key the extensions reader keeps.
+func ExtensionKeyRule() Rule { return patternRule(extensionKeyPattern, ExtensionKeyMaxLength) }
 
 // CoreRule is the rule of what ReleaseCore returns: X.Y.Z, each number at
 // most six digits without leading zero.

@@ -69,6 +69,15 @@ const (
 	// it as a URL, and "" is what an installation without a server URL
 	// has. "" stays "".
 	ServerURL Kind = "serverURL"
+	// Extension is the value of an operator-supplied extension: a word of
+	// letters and digits of at most three parts joined by "-" or "_"
+	// (prod, team-a, eu_west_1), or a version as Version reads it (2.1.0,
+	// v1.32.4+rke2r1); at most 64 bytes. A dot outside a version, "@", ":"
+	// and blanks are refused, so no host name, e-mail, address or free
+	// text passes; nor does a word of four or more parts, such as
+	// ip-10-0-0-1. "" and anything else give Other: extensions are
+	// refused, not replaced, by their reader (see package extensions).
+	Extension Kind = "extension"
 )
 
 // Rule states what Clean may return for a kind: one of Enum when Enum is
@@ -107,7 +116,7 @@ type kind struct {
 }
 
 // kindOrder lists every Kind in a stable order.
-var kindOrder = []Kind{Version, KubeletMinor, Arch, OS, Runtime, Driver, Provider, Feature, UUID, Commit, ServerURL}
+var kindOrder = []Kind{Version, KubeletMinor, Arch, OS, Runtime, Driver, Provider, Feature, UUID, Commit, ServerURL, Extension}
 
 var kinds = map[Kind]kind{
 	Version:      {patternRule(versionPattern, VersionMaxLength), byPattern(versionRE, VersionMaxLength, false)},
@@ -121,6 +130,7 @@ var kinds = map[Kind]kind{
 	UUID:         {patternRule(uuidPattern, uuidMaxLength), byPattern(uuidRE, uuidMaxLength, true)},
 	Commit:       {patternRule(commitPattern, commitMaxLength), byPattern(commitRE, commitMaxLength, true)},
 	ServerURL:    {patternRule(serverURLPattern, ServerURLMaxLength), cleanServerURL},
+	Extension:    {patternRule(extensionPattern, ExtensionMaxLength), byPattern(extensionRE, ExtensionMaxLength, false)},
 }
 
 // Kinds returns every kind.

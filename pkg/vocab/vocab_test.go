@@ -104,6 +104,29 @@ func TestVersion(t *testing.T) {
 	checkKind(t, Version, cases)
 }
 
+func TestExtension(t *testing.T) {
+	cases := keeps("prod", "team-a", "eu_west_1", "42", "true", "Blue", "a-b_c", "2.1.0", "v1.32.4+rke2r1", "v2.9.0-alpha4",
+		strings.Repeat("a", 64))
+	cases = append(cases, refuses(hostile)...)
+	cases = append(cases, refuses(map[string]string{
+		"empty":                "",
+		"short host name":      "node1.corp",
+		"IPv4 with hyphens":    "ip-10-88-7-6",
+		"four parts":           "a-b-c-d",
+		"user at host":         "bob@corp",
+		"host and port":        "db:5432",
+		"path":                 "a/b",
+		"blank inside":         "team a",
+		"over 64 bytes":        strings.Repeat("a", 65),
+		"leading hyphen":       "-prod",
+		"trailing underscore":  "prod_",
+		"two dots, no version": "a.b.c",
+		"version then host":    "1.2.3.corp",
+		"non-ASCII letter":     "prodé",
+	})...)
+	checkKind(t, Extension, cases)
+}
+
 func TestKubeletMinor(t *testing.T) {
 	checkKind(t, KubeletMinor, []cleanCase{
 		{name: "rke2", in: "v1.32.4+rke2r1", want: "v1.32"},
@@ -340,7 +363,7 @@ func TestRulesRefuseHostile(t *testing.T) {
 // since JSON Schema patterns are not, and uses only syntax that Go's
 // regexp and ECMA-262 read alike.
 func TestPatternsAnchoredAndPortable(t *testing.T) {
-	rules := map[string]Rule{"core": CoreRule()}
+	rules := map[string]Rule{"core": CoreRule(), "extensionKey": ExtensionKeyRule()}
 	for _, k := range Kinds() {
 		rules[string(k)] = RuleOf(k)
 	}

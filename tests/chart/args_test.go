@@ -94,6 +94,18 @@ func TestSecretExporterValuesReachTheCommand(t *testing.T) {
 	}
 }
 
+// TestExtensionsConfigMapReachesTheCommand: extensions.configMap renders
+// --extensions-configmap, which the defaults leave out.
+func TestExtensionsConfigMapReachesTheCommand(t *testing.T) {
+	if o := runOptions(t, containerArgs(t, render(t, release{}))); o.ExtensionsConfigMap != "" {
+		t.Errorf("default --extensions-configmap = %q, want none", o.ExtensionsConfigMap)
+	}
+	args := containerArgs(t, render(t, release{set: []string{"extensions.configMap=telemetry-extensions"}}))
+	if o := runOptions(t, args); o.ExtensionsConfigMap != "telemetry-extensions" {
+		t.Errorf("--extensions-configmap = %q, want telemetry-extensions (args %v)", o.ExtensionsConfigMap, args)
+	}
+}
+
 // TestHTTPExporterValuesReachTheCommand: the http exporter's values render
 // flags the real command takes, and a CA ConfigMap is mounted where
 // --http-ca-file points.

@@ -41,7 +41,8 @@ func updateNodeStatus(t *testing.T, namespace, name string, f func(status map[st
 
 // TestHeartbeatTriggersNoExport: a status update that changes only fields
 // the manager never reads (a condition's heartbeat) triggers no run; one
-// that changes the node's capacity does, and the payload follows.
+// that changes the node's readiness or capacity does, and the payload
+// follows.
 func TestHeartbeatTriggersNoExport(t *testing.T) {
 	o := options(t)
 	c := start(t, env.Config, o)
@@ -51,13 +52,29 @@ func TestHeartbeatTriggersNoExport(t *testing.T) {
 		st, _ := c.Manager.Status("secret")
 		return !st.InFlight && !st.NextRun.IsZero() && time.Until(st.NextRun) > time.Minute, fmt.Errorf("status %+v", st)
 	})
+	// The sample's nodes have no conditions: a Ready condition of the
+	// node's Kubernetes status is a readiness change, which exports.
+	ready := func(heartbeat time.Time) []any {
+		return []any{map[string]any{"type": "Ready", "status": "True", "reason": "KubeletReady",
+			"lastHeartbeatTime": heartbeat.UTC().Format(time.RFC3339)}}
+	}
+	updateNodeStatus(t, "local", "machine-local-2", func(st map[string]any) {
+		_ = unstructured.SetNestedSlice(st, ready(time.Now().Add(-time.Minute)), "internalNodeStatus", "conditions")
+	})
+	waitPayload(t, o, "the node ready", func(r report.Report) bool { return r.NodeStates.All.Ready == 1 })
+	eventually(t, "the exporter idle after the readiness change", func() (bool, error) {
+		st, _ := c.Manager.Status("secret")
+		return !st.InFlight && !st.NextRun.IsZero() && time.Until(st.NextRun) > time.Minute, fmt.Errorf("status %+v", st)
+	})
 	before, _ := c.Manager.Status("secret")
 
 	var rv string
 	for i := range 20 {
 		rv = updateNodeStatus(t, "local", "machine-local-2", func(st map[string]any) {
+			beat := time.Now().Add(time.Duration(i) * time.Second)
 			st["conditions"] = []any{map[string]any{"type": "Ready", "status": "True",
-				"lastHeartbeatTime": time.Now().Add(time.Duration(i) * time.Second).UTC().Format(time.RFC3339)}}
+				"lastHeartbeatTime": beat.UTC().Format(time.RFC3339)}}
+			_ = unstructured.SetNestedSlice(st, ready(beat), "internalNodeStatus", "conditions")
 		})
 	}
 	// The last heartbeat has reached the cache once the node's
@@ -88,6 +105,8 @@ func TestHeartbeatTriggersNoExport(t *testing.T) {
 	t.Cleanup(func() {
 		updateNodeStatus(t, "local", "machine-local-2", func(st map[string]any) {
 			_ = unstructured.SetNestedField(st, "16Gi", "internalNodeStatus", "capacity", "memory")
+			delete(st, "conditions")
+			unstructured.RemoveNestedField(st, "internalNodeStatus", "conditions")
 		})
 	})
 	updateNodeStatus(t, "local", "machine-local-2", func(st map[string]any) {

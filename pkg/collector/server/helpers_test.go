@@ -71,6 +71,18 @@ func sample(t testing.TB) []byte {
 	return b
 }
 
+// version2 returns the sample as an older manager writes it: schema
+// version 2, without the members version 3 added.
+func version2(t testing.TB) []byte {
+	t.Helper()
+	head, _, ok := strings.Cut(string(sample(t)), `,
+  "clusterStates"`)
+	if !ok {
+		t.Fatal("sample has no clusterStates")
+	}
+	return []byte(strings.Replace(head, `"schemaVersion": "3"`, `"schemaVersion": "2"`, 1) + "\n}\n")
+}
+
 // variant returns the sample with one substitution, so it is another
 // valid report of the same install.
 func variant(t testing.TB, old, new string) []byte {

@@ -38,6 +38,11 @@ func TestPostReport(t *testing.T) {
 			status: http.StatusAccepted, stored: 1,
 		},
 		{
+			name:   "a report of schema version 2 is stored",
+			send:   func(t *testing.T) send { return send{payload: version2(t)} },
+			status: http.StatusAccepted, stored: 1,
+		},
+		{
 			name:   "an uncompressed report is stored",
 			send:   func(*testing.T) send { return send{identity: true} },
 			status: http.StatusAccepted, stored: 1,
@@ -265,11 +270,15 @@ func TestPostReport(t *testing.T) {
 				t.Fatalf("%d reports stored, want %d", len(stored), tc.stored)
 			}
 			for _, r := range stored {
+				wantVersion := report.Version
+				if strings.Contains(string(r.Payload), `"schemaVersion": "2"`) {
+					wantVersion = report.Version2
+				}
 				if err := report.Validate(r.Payload); err != nil {
 					t.Errorf("stored an invalid report: %v", err)
 				}
 				if r.IdempotencyKey != protocol.IdempotencyKey(r.Payload) || r.InstallUUID != "0b5c5f0e-6d0a-4f7e-9a43-1c9f3f6f2a11" ||
-					r.SchemaVersion != report.Version || r.Nodes != 9 || r.ReceivedAt.IsZero() {
+					r.SchemaVersion != wantVersion || r.Nodes != 9 || r.ReceivedAt.IsZero() {
 					t.Errorf("stored report fields: %+v", r)
 				}
 			}

@@ -49,8 +49,12 @@ const (
 	// FormatName is the name of this payload format.
 	FormatName = "report"
 	// Version is the version of schema.json; it is written as schemaVersion.
-	// Version 2 added otherValues and bounded every string.
-	Version = "2"
+	// Version 2 added otherValues and bounded every string; version 3
+	// added clusterStates, nodeStates, extensions and extensionsRefused.
+	// Decode reads both.
+	Version = "3"
+	// Version2 is the previous version, which Decode still reads.
+	Version2 = "2"
 	// MaxBytes is the largest payload Encode returns: 640 KiB. Kubernetes
 	// rejects a Secret whose data values add up to more than 1 MiB, so this
 	// leaves 384 KiB for any other data key; annotations and labels have
@@ -101,6 +105,44 @@ type Report struct {
 	// one per install field, per cluster, per feature flag or per node. A
 	// field with none is left out; JSON writes the keys sorted.
 	OtherValues map[string]int64 `json:"otherValues"`
+	// ClusterStates counts the clusters by what their conditions say.
+	// Absent (zero) in version 2, as the three below.
+	ClusterStates ClusterStates `json:"clusterStates"`
+	// NodeStates counts the nodes of every cluster, valid or not, by
+	// readiness, and by readiness within each role.
+	NodeStates NodeStates `json:"nodeStates"`
+	// Extensions are the operator's key/value pairs; JSON writes the keys
+	// sorted.
+	Extensions map[string]string `json:"extensions"`
+	// ExtensionsRefused counts the pairs that were refused (see the
+	// manager's log for each key and why).
+	ExtensionsRefused int64 `json:"extensionsRefused"`
+}
+
+// ClusterStates counts clusters by state.
+type ClusterStates struct {
+	Ready        int64 `json:"ready"`
+	NotReady     int64 `json:"notReady"`
+	Provisioning int64 `json:"provisioning"`
+	Upgrading    int64 `json:"upgrading"`
+	Unavailable  int64 `json:"unavailable"`
+}
+
+// Readiness counts nodes by the status of their Ready condition: True,
+// False, or Unknown (also absent or unreadable).
+type Readiness struct {
+	Ready    int64 `json:"ready"`
+	NotReady int64 `json:"notReady"`
+	Unknown  int64 `json:"unknown"`
+}
+
+// NodeStates counts nodes by readiness: all of them, and those of each role
+// (a node with several roles counts in each).
+type NodeStates struct {
+	All          Readiness `json:"all"`
+	ControlPlane Readiness `json:"controlPlane"`
+	Etcd         Readiness `json:"etcd"`
+	Worker       Readiness `json:"worker"`
 }
 
 // AppendJSON writes the report as encoding/json would, its long lists
@@ -116,6 +158,10 @@ func (r *Report) AppendJSON(b []byte) []byte {
 	b = jsonutil.AppendList(jsonutil.AppendKey(b, "nodeProfiles", false), r.NodeProfiles)
 	b = value(jsonutil.AppendKey(b, "bucketing", false), r.Bucketing)
 	b = value(jsonutil.AppendKey(b, "otherValues", false), r.OtherValues)
+	b = value(jsonutil.AppendKey(b, "clusterStates", false), r.ClusterStates)
+	b = value(jsonutil.AppendKey(b, "nodeStates", false), r.NodeStates)
+	b = value(jsonutil.AppendKey(b, "extensions", false), r.Extensions)
+	b = jsonutil.AppendInt(b, "extensionsRefused", r.ExtensionsRefused, false)
 	return append(b, '}')
 }
 
@@ -144,6 +190,10 @@ func (r *Report) appendLayout(b []byte, clusters, profiles listWriter) []byte {
 	b = profiles(jsonutil.LayoutKey(b, 1, "nodeProfiles", false))
 	b = laidOut(jsonutil.LayoutKey(b, 1, "bucketing", false), r.Bucketing)
 	b = laidOut(jsonutil.LayoutKey(b, 1, "otherValues", false), r.OtherValues)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "clusterStates", false), r.ClusterStates)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "nodeStates", false), r.NodeStates)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "extensions", false), r.Extensions)
+	b = strconv.AppendInt(jsonutil.LayoutKey(b, 1, "extensionsRefused", false), r.ExtensionsRefused, 10)
 	return jsonutil.LayoutEnd(b, 0)
 }
 
@@ -405,6 +455,9 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 			InvalidNodes:  int64(t.InvalidNodes),
 		},
 	}
+	r.ClusterStates = clusterStates(s.Clusters)
+	r.NodeStates = nodeStates(&s.NodeStates)
+	r.Extensions, r.ExtensionsRefused = extensions(s)
 	clusters := e.clusters(s, o) // unsorted: written in order when they fit
 	profileCounts := profileLevels(exactProfiles(s, o))
 	r.OtherValues = o
@@ -457,6 +510,56 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 	last := profileLadder[len(profileLadder)-1]
 	return nil, fmt.Errorf("%w: over %d bytes for %d clusters and %d node shapes, even with clusters aggregated and node memory bucketed to %d MiB",
 		ErrTooLarge, limit, len(clusters), len(profileCounts(0)), last.MemoryMiB)
+}
+
+// clusterStates counts the clusters by state; a state the gatherer did not
+// read counts as unavailable.
+func clusterStates(clusters []snapshot.Cluster) ClusterStates {
+	var out ClusterStates
+	for i := range clusters {
+		switch clusters[i].State {
+		case snapshot.StateReady:
+			out.Ready++
+		case snapshot.StateNotReady:
+			out.NotReady++
+		case snapshot.StateProvisioning:
+			out.Provisioning++
+		case snapshot.StateUpgrading:
+			out.Upgrading++
+		default:
+			out.Unavailable++
+		}
+	}
+	return out
+}
+
+func nodeStates(s *snapshot.NodeStates) NodeStates {
+	r := func(c snapshot.ReadyCounts) Readiness {
+		return Readiness{Ready: int64(c.Ready), NotReady: int64(c.NotReady), Unknown: int64(c.Unknown)}
+	}
+	return NodeStates{All: r(s.All), ControlPlane: r(s.ControlPlane), Etcd: r(s.Etcd), Worker: r(s.Worker)}
+}
+
+// MaxExtensions is how many extensions a report carries; the extensions
+// reader keeps no more.
+const MaxExtensions = 64
+
+// extensions returns the snapshot's extensions as the schema admits them:
+// a pair whose key or value breaks the schema's rules (which the
+// extensions reader already checked), or beyond MaxExtensions, is left out
+// and counted as refused.
+func extensions(s *snapshot.Snapshot) (map[string]string, int64) {
+	keyRule, valueRule := vocab.ExtensionKeyRule(), vocab.RuleOf(vocab.Extension)
+	out := make(map[string]string, len(s.Extensions))
+	refused := int64(s.ExtensionsRefused)
+	for _, e := range s.Extensions {
+		if _, dup := out[e.Key]; dup || len(out) == MaxExtensions || !keyRule.Allows(e.Key) || !valueRule.Allows(e.Value) {
+			refused++
+			continue
+		}
+		out[e.Key] = e.Value
+	}
+	return out, refused
 }
 
 func install(in *snapshot.Install, o others) Install {

@@ -44,8 +44,8 @@ func TestGolden(t *testing.T) {
 		{name: "no-local", snap: testsnap.NoLocal(), limit: MaxBytes, bucketing: profileLadder[0]},
 		{name: "empty", snap: testsnap.Empty(), limit: MaxBytes, bucketing: profileLadder[0]},
 		// Limits that force the coarse forms, so their shape is reviewed too.
-		{name: "bucketed", snap: nearShapes(), limit: 2800, bucketing: profileLadder[1]},
-		{name: "aggregated", snap: testsnap.Large(40, 100, false), limit: 4000, aggregated: true, bucketing: profileLadder[0]},
+		{name: "bucketed", snap: nearShapes(), limit: 3400, bucketing: profileLadder[1]},
+		{name: "aggregated", snap: testsnap.Large(40, 100, false), limit: 4600, aggregated: true, bucketing: profileLadder[0]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,7 +181,7 @@ func TestNoPII(t *testing.T) {
 	s.Clusters[1].Name = "c-m-hostname-prod-db01"
 	s.Install.ServerURL = "https://rancher.secret-corp.example:8443"
 	s.Problems = append(s.Problems, snapshot.Problem{Object: "Node my-secret-cluster/ip-10-1-2-3", Field: "status.nodeName", Err: errors.New("worker-07.secret-corp.example")})
-	for _, limit := range []int{MaxBytes, 2600} { // exact and aggregated forms
+	for _, limit := range []int{MaxBytes, 3250} { // exact and aggregated forms
 		out, err := New(testKey).encode(s, limit)
 		if err != nil {
 			t.Fatal(err)
@@ -493,7 +493,7 @@ func TestCapacitySourceNeverArbitrary(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	var e snapshot.Encoder = New(testKey)
-	if e.Format() != "report" || e.SchemaVersion() != "2" {
+	if e.Format() != "report" || e.SchemaVersion() != "3" {
 		t.Errorf("Format, SchemaVersion = %q, %q", e.Format(), e.SchemaVersion())
 	}
 }
@@ -553,16 +553,48 @@ func TestLadderNested(t *testing.T) {
 // TestSchemaMatchesTypes keeps schema.json and the Go types in step.
 func TestSchemaMatchesTypes(t *testing.T) {
 	for pointer, v := range map[string]any{
-		"":                    Report{},
-		"/$defs/install":      Install{},
-		"/$defs/totals":       Totals{},
-		"/$defs/roles":        Roles{},
-		"/$defs/cluster":      Cluster{},
-		"/$defs/clusterGroup": ClusterGroup{},
-		"/$defs/nodeProfile":  NodeProfile{},
-		"/$defs/bucketing":    Bucketing{},
+		"/$defs/clusterStates": ClusterStates{},
+		"/$defs/nodeStates":    NodeStates{},
+		"/$defs/readiness":     Readiness{},
+		"/$defs/install":       Install{},
+		"/$defs/totals":        Totals{},
+		"/$defs/roles":         Roles{},
+		"/$defs/cluster":       Cluster{},
+		"/$defs/clusterGroup":  ClusterGroup{},
+		"/$defs/nodeProfile":   NodeProfile{},
+		"/$defs/bucketing":     Bucketing{},
 	} {
 		schematest.CheckStruct(t, schema, pointer, reflect.TypeOf(v))
+	}
+	// The document requires the members of version 2 always and those of
+	// version 3 unless it is version 2: together, every field.
+	var doc struct {
+		Properties map[string]any `json:"properties"`
+		Required   []string       `json:"required"`
+		AllOf      []struct {
+			Else struct {
+				Required []string `json:"required"`
+			} `json:"else"`
+		} `json:"allOf"`
+	}
+	if err := json.Unmarshal(schema, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var fields []string
+	for f := range reflect.TypeOf(Report{}).Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	slices.Sort(fields)
+	if got := slices.Sorted(maps.Keys(doc.Properties)); !slices.Equal(got, fields) {
+		t.Errorf("schema properties %v, Report fields %v", got, fields)
+	}
+	if len(doc.AllOf) != 1 {
+		t.Fatalf("schema allOf has %d entries, want the version condition", len(doc.AllOf))
+	}
+	required := slices.Sorted(slices.Values(append(doc.Required, doc.AllOf[0].Else.Required...)))
+	if !slices.Equal(required, fields) {
+		t.Errorf("schema requires %v (version 3), Report writes %v", required, fields)
 	}
 }
 
@@ -632,7 +664,7 @@ func hostile(value string) (*snapshot.Snapshot, map[string]int64) {
 // aggregated form, and that no part of it reaches the payload.
 func TestHostileValuesBecomeOther(t *testing.T) {
 	for _, value := range hostileValues {
-		for _, limit := range []int{MaxBytes, 2600} {
+		for _, limit := range []int{MaxBytes, 3250} {
 			t.Run(fmt.Sprintf("%s/limit-%d", value, limit), func(t *testing.T) {
 				s, wantCounts := hostile(value)
 				// This starts with v1.MINOR, which is all a profile
@@ -764,7 +796,7 @@ func TestSchemaRefusesHostileValues(t *testing.T) {
 		}
 	}
 	// Aggregated payloads carry the same fields in clusterGroups.
-	aggregated, err := New(testKey).encode(testsnap.Sample(), 2600)
+	aggregated, err := New(testKey).encode(testsnap.Sample(), 3250)
 	if err != nil {
 		t.Fatal(err)
 	}

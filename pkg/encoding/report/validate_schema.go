@@ -65,28 +65,27 @@ var (
 // all returns the mask of the first n members: every member required.
 func all(n int) uint32 { return 1<<n - 1 }
 
-var reportMembers = []string{"schemaVersion", "install", "totals", "clusters", "clustersAggregated", "clusterGroups", "nodeProfiles", "bucketing", "otherValues"}
+var reportMembers = []string{
+	"schemaVersion", "install", "totals", "clusters", "clustersAggregated", "clusterGroups", "nodeProfiles", "bucketing", "otherValues",
+	// Version 3 only.
+	"clusterStates", "nodeStates", "extensions", "extensionsRefused",
+}
+
+// v2Members is the number of members of version 2, all required; version 3
+// requires the rest too, and version 2 admits none of them.
+const v2Members = 9
+
+var schemaVersions = []string{Version2, Version}
 
 func (p *parser) report(r *Report) bool {
-	ok := p.object(reportMembers, all(len(reportMembers)), func(k int) bool {
+	var seen uint32
+	ok := p.object(reportMembers, all(v2Members), func(k int) bool {
+		seen |= 1 << k
 		switch k {
 		case 0:
-			p.ws()
-			if p.kind() == "" {
-				return p.syntax()
-			}
-			if p.kind() != "string" {
-				return p.invalid("value must be %s", quote(Version))
-			}
-			s, ok := p.rawString()
-			if !ok {
-				return false
-			}
-			if s != Version {
-				return p.invalid("value must be %s", quote(Version))
-			}
-			r.SchemaVersion = Version
-			return true
+			v, ok := p.enum(schemaVersions)
+			r.SchemaVersion = v
+			return ok
 		case 1:
 			r.Install = Install{}
 			return p.install(&r.Install)
@@ -118,13 +117,36 @@ func (p *parser) report(r *Report) bool {
 		case 7:
 			r.Bucketing = Bucketing{}
 			return p.bucketing(&r.Bucketing)
-		default:
+		case 8:
 			r.OtherValues = map[string]int64{}
 			return p.otherValues(r.OtherValues)
+		case 9:
+			r.ClusterStates = ClusterStates{}
+			return p.clusterStates(&r.ClusterStates)
+		case 10:
+			r.NodeStates = NodeStates{}
+			return p.nodeStates(&r.NodeStates)
+		case 11:
+			r.Extensions = map[string]string{}
+			return p.extensions(r.Extensions)
+		default:
+			var ok bool
+			r.ExtensionsRefused, ok = p.integer(0)
+			return ok
 		}
 	})
 	if !ok {
 		return false
+	}
+	// Version 2 has none of the later members, version 3 all of them.
+	for k := v2Members; k < len(reportMembers); k++ {
+		switch has := seen&(1<<k) != 0; {
+		case r.SchemaVersion == Version2 && has:
+			p.push(reportMembers[k])
+			return p.invalid("not a member of schema version %s", Version2)
+		case r.SchemaVersion != Version2 && !has:
+			return p.invalid("missing property %s", quote(reportMembers[k]))
+		}
 	}
 	// if clustersAggregated then clusters is empty, else clusterGroups is.
 	if r.ClustersAggregated && len(r.Clusters) > 0 {
@@ -363,4 +385,115 @@ func (p *parser) otherValues(m map[string]int64) bool {
 		m[otherValuesMembers[k]] = n
 		return ok
 	})
+}
+
+var clusterStatesMembers = []string{"ready", "notReady", "provisioning", "upgrading", "unavailable"}
+
+func (p *parser) clusterStates(c *ClusterStates) bool {
+	fields := [...]*int64{&c.Ready, &c.NotReady, &c.Provisioning, &c.Upgrading, &c.Unavailable}
+	return p.object(clusterStatesMembers, all(len(clusterStatesMembers)), func(k int) bool {
+		var ok bool
+		*fields[k], ok = p.integer(0)
+		return ok
+	})
+}
+
+var readinessMembers = []string{"ready", "notReady", "unknown"}
+
+func (p *parser) readiness(r *Readiness) bool {
+	*r = Readiness{}
+	fields := [...]*int64{&r.Ready, &r.NotReady, &r.Unknown}
+	return p.object(readinessMembers, all(len(readinessMembers)), func(k int) bool {
+		var ok bool
+		*fields[k], ok = p.integer(0)
+		return ok
+	})
+}
+
+var nodeStatesMembers = []string{"all", "controlPlane", "etcd", "worker"}
+
+func (p *parser) nodeStates(n *NodeStates) bool {
+	fields := [...]*Readiness{&n.All, &n.ControlPlane, &n.Etcd, &n.Worker}
+	return p.object(nodeStatesMembers, all(len(nodeStatesMembers)), func(k int) bool {
+		return p.readiness(fields[k])
+	})
+}
+
+// The rules of extension keys and values.
+var (
+	extensionKey   = compileRule(vocab.ExtensionKeyRule())
+	extensionValue = compileRule(vocab.RuleOf(vocab.Extension))
+)
+
+func compileRule(r vocab.Rule) patternRule {
+	return patternRule{re: regexp.MustCompile(r.Pattern), max: r.MaxLength}
+}
+
+// check reports whether s is at most the rule's maxLength characters and
+// matches its pattern, recording the problem when not.
+func (p *parser) check(rule patternRule, s, what string) bool {
+	if n := len([]rune(s)); n > rule.max {
+		return p.invalid("%s: maxLength: got %d, want %d", what, n, rule.max)
+	}
+	if !rule.re.MatchString(s) {
+		return p.invalid("%s %s does not match its pattern", what, quote(clip(s, 40)))
+	}
+	return true
+}
+
+// extensions reads the extensions object: at most MaxExtensions members,
+// each key and string value checked by its rule.
+func (p *parser) extensions(m map[string]string) bool {
+	if !p.want("object") {
+		return false
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return true
+	}
+	for {
+		p.ws()
+		kb, ok := p.key()
+		if !ok {
+			return false
+		}
+		key := string(kb)
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return p.syntax()
+		}
+		p.i++
+		if _, dup := m[key]; dup {
+			p.err = errDuplicate
+			return false
+		}
+		if !p.check(extensionKey, key, "property name") {
+			return false
+		}
+		p.push(key)
+		v, ok := p.str()
+		if !ok || !p.check(extensionValue, v, "value") {
+			return false
+		}
+		p.pop()
+		m[key] = v
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.syntax()
+		}
+		if p.b[p.i] == '}' {
+			p.i++
+			break
+		}
+		if p.b[p.i] != ',' {
+			return p.syntax()
+		}
+		p.i++
+	}
+	if len(m) > MaxExtensions {
+		return p.invalid("maxProperties: got %d, want %d", len(m), MaxExtensions)
+	}
+	return true
 }

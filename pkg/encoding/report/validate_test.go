@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -134,6 +135,7 @@ func TestValidatorMatchesSchema(t *testing.T) {
 	v := func(old, new string) []byte { return variant(t, sample, old, new) }
 	const nodes = `"nodes": 9,`
 	const id = `"id":"3b743070a96c7301c5dfed73096ccd7d"`
+	v2 := version2(t, sample)
 	valid := map[string][]byte{
 		"sample":                            sample,
 		"aggregated":                        aggregated,
@@ -157,8 +159,12 @@ func TestValidatorMatchesSchema(t *testing.T) {
       "harvester",
       "multi-cluster-management"
     ]`, `"features": []`),
-		"otherValues with every field": v(`"otherValues": {}`, `"otherValues": {"cluster.driver":1,"cluster.kubernetesVersion":2,"cluster.provider":3,"install.clusterUUID":1,"install.features":1,"install.gitCommit":1,"install.installUUID":1,"install.kubernetesVersion":1,"install.version":1,"node.arch":1,"node.kubeletVersion":1,"node.os":1,"node.runtime":1}`),
-		"empty strings where allowed":  v(`"version": "v2.12.1"`, `"version": ""`),
+		"otherValues with every field":         v(`"otherValues": {}`, `"otherValues": {"cluster.driver":1,"cluster.kubernetesVersion":2,"cluster.provider":3,"install.clusterUUID":1,"install.features":1,"install.gitCommit":1,"install.installUUID":1,"install.kubernetesVersion":1,"install.version":1,"node.arch":1,"node.kubeletVersion":1,"node.os":1,"node.runtime":1}`),
+		"empty strings where allowed":          v(`"version": "v2.12.1"`, `"version": ""`),
+		"schema version 2":                     v2,
+		"64 extensions":                        v(`"team": "platform"`, manyExtensions(63)),
+		"an extension value that is a version": v(`"team": "platform"`, `"team": "v1.32.4+rke2r1"`),
+		"an extension key of a long prefix":    v(`"team": "platform"`, `"`+strings.Repeat("a", 63)+`.`+strings.Repeat("b", 63)+`/team": "platform"`),
 	}
 	for name, doc := range valid {
 		t.Run("accepts "+name, func(t *testing.T) {
@@ -172,14 +178,33 @@ func TestValidatorMatchesSchema(t *testing.T) {
 		name, at string
 		doc      []byte
 	}{
-		{"not JSON", "", []byte(`{"schemaVersion": "2",`)},
+		{"not JSON", "", []byte(`{"schemaVersion": "3",`)},
 		{"empty", "", nil},
 		{"trailing data", "", append(append([]byte(nil), sample...), "{}"...)},
 		{"trailing garbage after a schema error", "", append(v(nodes, `"nodes": -1,`), ']')},
 		{"a syntax error after a schema error", "", v(`"bucketing": {`, `"bucketing": {,`)},
 		{"an array", "at /:", []byte(`[]`)},
-		{"wrong schemaVersion", "at /schemaVersion:", v(`"schemaVersion": "2"`, `"schemaVersion": "1"`)},
-		{"schemaVersion a number", "at /schemaVersion:", v(`"schemaVersion": "2"`, `"schemaVersion": 2`)},
+		{"wrong schemaVersion", "at /schemaVersion:", v(`"schemaVersion": "3"`, `"schemaVersion": "1"`)},
+		{"schemaVersion a number", "at /schemaVersion:", v(`"schemaVersion": "3"`, `"schemaVersion": 3`)},
+		{"version 2 with a version 3 member", "at /", v(`"schemaVersion": "3"`, `"schemaVersion": "2"`)},
+		{"version 3 without clusterStates", "at /:", v(`"clusterStates"`, `"clusterStatesX"`)},
+		{"version 3 without extensionsRefused", "at /:", variant(t, variant(t, v2, `"schemaVersion": "2"`, `"schemaVersion": "3"`), `"otherValues": {}`, `"otherValues": {}, "clusterStates": {"ready":0,"notReady":0,"provisioning":0,"upgrading":0,"unavailable":0}, "nodeStates": {"all":{"ready":0,"notReady":0,"unknown":0},"controlPlane":{"ready":0,"notReady":0,"unknown":0},"etcd":{"ready":0,"notReady":0,"unknown":0},"worker":{"ready":0,"notReady":0,"unknown":0}}, "extensions": {}`)},
+		{"a negative cluster state count", "at /clusterStates/upgrading:", v(`"upgrading": 1`, `"upgrading": -1`)},
+		{"an unknown cluster state", "at /clusterStates:", v(`"upgrading": 1`, `"upgrading": 1, "deleting": 0`)},
+		{"a missing readiness", "at /nodeStates/etcd:", v(`"etcd": {
+      "ready": 4,`, `"etcd": {
+      "readyX": 4,`)},
+		{"an extension key with two slashes", "at /extensions:", v(`"team": "platform"`, `"a/b/c": "platform"`)},
+		{"an extension key with an upper-case prefix", "at /extensions:", v(`"example.com/tier"`, `"Example.com/tier"`)},
+		{"an extension name over 63 characters", "at /extensions:", v(`"team": "platform"`, `"`+strings.Repeat("t", 64)+`": "platform"`)},
+		{"an extension value that is a host name", "at /extensions/team:", v(`"team": "platform"`, `"team": "db1.corp.example"`)},
+		{"an extension value that is an e-mail", "at /extensions/team:", v(`"team": "platform"`, `"team": "bob@corp.example"`)},
+		{"an extension value that is an address", "at /extensions/team:", v(`"team": "platform"`, `"team": "10.0.0.1"`)},
+		{"an extension value over 64 bytes", "at /extensions/team:", v(`"team": "platform"`, `"team": "`+strings.Repeat("p", 65)+`"`)},
+		{"an extension value not a string", "at /extensions/team:", v(`"team": "platform"`, `"team": 1`)},
+		{"extensions an array", "at /extensions:", v(`"extensions": {`, `"extensions": [], "x": {`)},
+		{"too many extensions", "at /extensions:", v(`"team": "platform"`, manyExtensions(65))},
+		{"a negative extensionsRefused", "at /extensionsRefused:", v(`"extensionsRefused": 1`, `"extensionsRefused": -1`)},
 		{"an unknown top-level member", "at /:", v(`"schemaVersion"`, `"hostname": "x", "schemaVersion"`)},
 		{"a missing top-level member", "at /:", v(`"bucketing"`, `"bucketingX"`)},
 		{"a member named twice, last invalid", "at /totals/nodes:", v(nodes, `"nodes": 9, "nodes": -1,`)},
@@ -251,6 +276,40 @@ func TestValidatorMatchesSchema(t *testing.T) {
 				t.Errorf("Validate = %v, want a *SchemaError %s", got, tt.at)
 			}
 		})
+	}
+}
+
+// version2 is a version 3 document written as version 2: without the
+// members version 3 added.
+func version2(t testing.TB, doc []byte) []byte {
+	t.Helper()
+	head, _, ok := bytes.Cut(doc, []byte(`,
+  "clusterStates"`))
+	if !ok {
+		t.Fatal("the document has no clusterStates")
+	}
+	return append(bytes.Replace(head, []byte(`"schemaVersion": "3"`), []byte(`"schemaVersion": "2"`), 1), "\n}\n"...)
+}
+
+// manyExtensions writes n extension members, to replace one.
+func manyExtensions(n int) string {
+	var sb strings.Builder
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, `"key-%02d": "v%d"`, i, i)
+	}
+	return sb.String()
+}
+
+func TestDecodeReadsVersion2(t *testing.T) {
+	r, err := Decode(version2(t, readGolden(t, "sample")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SchemaVersion != Version2 || r.Extensions != nil || r.NodeStates != (NodeStates{}) || r.Totals.Clusters != 4 {
+		t.Errorf("Decode of version 2 = schemaVersion %q, extensions %v, nodeStates %+v, totals %+v", r.SchemaVersion, r.Extensions, r.NodeStates, r.Totals)
 	}
 }
 

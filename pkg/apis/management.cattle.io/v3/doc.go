@@ -3,8 +3,8 @@
 //
 // The types carry only the fields that telemetry uses. Everything else in the
 // real Rancher objects (display names, credentials such as
-// status.serviceAccountToken and status.caCert, addresses, image lists,
-// conditions) is dropped by the JSON decoder and never reaches the cache.
+// status.serviceAccountToken and status.caCert, addresses, image lists, the
+// reasons and messages of conditions) is dropped by the JSON decoder and never reaches the cache.
 //
 // Resource quantities are kept as raw text (Quantity) rather than
 // resource.Quantity, so that one object with a malformed value such as

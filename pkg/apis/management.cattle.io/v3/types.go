@@ -144,6 +144,9 @@ type ClusterStatus struct {
 	Version     VersionInfo  `json:"version,omitempty"`
 	Capacity    ResourceList `json:"capacity,omitempty"`
 	Allocatable ResourceList `json:"allocatable,omitempty"`
+	// Conditions are the statuses of the Ready, Provisioned, Updated and
+	// Connected conditions.
+	Conditions Conditions `json:"conditions,omitempty"`
 
 	problems problems
 }
@@ -168,6 +171,8 @@ func (s *ClusterStatus) read(b []byte, i, depth int) (int, error) {
 			return s.Capacity.read(b, i, depth)
 		case "allocatable":
 			return s.Allocatable.read(b, i, depth)
+		case "conditions":
+			return s.Conditions.read(b, i, depth)
 		}
 		return skipValue(b, i, depth)
 	})
@@ -181,6 +186,7 @@ func (s *ClusterStatus) read(b []byte, i, depth int) (int, error) {
 	s.problems.nest("version", &s.Version.problems)
 	s.problems.nest("capacity", &s.Capacity.problems)
 	s.problems.nest("allocatable", &s.Allocatable.problems)
+	s.problems.nest("conditions", &s.Conditions.problems)
 	return end, nil
 }
 
@@ -304,11 +310,15 @@ func (s *NodeStatus) read(b []byte, i, depth int) (int, error) {
 }
 
 // InternalNodeStatus mirrors the read fields of core/v1 NodeStatus. Addresses,
-// images, conditions and daemon endpoints are never decoded.
+// images and daemon endpoints are never decoded, and of the conditions only
+// the status of Ready.
 type InternalNodeStatus struct {
 	Capacity    ResourceList `json:"capacity,omitempty"`
 	Allocatable ResourceList `json:"allocatable,omitempty"`
 	NodeInfo    NodeInfo     `json:"nodeInfo,omitempty"`
+	// Conditions is read for Ready only. A list that cannot be read is no
+	// problem of the node: its readiness is unknown (Ready stays absent).
+	Conditions Conditions `json:"conditions,omitempty"`
 
 	problems problems
 }
@@ -328,6 +338,12 @@ func (s *InternalNodeStatus) read(b []byte, i, depth int) (int, error) {
 			return s.Allocatable.read(b, i, depth)
 		case "nodeInfo":
 			return s.NodeInfo.read(b, i, depth)
+		case "conditions":
+			end, err := s.Conditions.read(b, i, depth)
+			if s.Conditions.Bad {
+				s.Conditions = Conditions{}
+			}
+			return end, err
 		}
 		return skipValue(b, i, depth)
 	})

@@ -44,6 +44,7 @@ func Cluster(name, version, driver, provider string, nodes ...snapshot.Node) sna
 		Name: name, Upstream: name == snapshot.UpstreamClusterName,
 		KubernetesVersion: version, Driver: driver, Provider: provider,
 		CapacitySource: snapshot.FromNodes, Shapes: snapshot.ShapesOf(nodes),
+		State: snapshot.StateReady,
 	}
 	for _, n := range nodes {
 		c.CPUMillis += n.CPUMillis
@@ -61,6 +62,7 @@ func FromCluster(name, version, driver, provider string, millis, bytes int64) sn
 		KubernetesVersion: version, Driver: driver, Provider: provider,
 		CapacitySource: snapshot.FromCluster,
 		CPUMillis:      millis, CPUCores: snapshot.CoresOf(millis), MemoryBytes: bytes,
+		State: snapshot.StateReady,
 	}
 }
 
@@ -81,8 +83,26 @@ func Install() snapshot.Install {
 // Sample is a small Rancher installation: the local cluster with 3 nodes
 // (amd64, 3500m CPU, 15437428Ki memory), an RKE2 cluster with amd64 and
 // arm64 nodes and one invalid node, an imported EKS cluster with a Windows
-// node, and an AKS cluster with no Node objects but a status.capacity.
+// node, and an AKS cluster with no Node objects but a status.capacity, which
+// is upgrading. Every node is ready but one arm64 worker, and the invalid
+// node's readiness is unknown. Two extensions were kept and one refused.
 func Sample() *snapshot.Snapshot {
+	s := sample()
+	s.Clusters[2].State = snapshot.StateUpgrading
+	for i := range s.Clusters {
+		for _, n := range s.Clusters[i].Shapes {
+			s.NodeStates.Add(snapshot.ReadinessReady, n.ControlPlane, n.Etcd, n.Worker, n.Count)
+		}
+	}
+	s.NodeStates.Add(snapshot.ReadinessReady, false, false, true, -1)
+	s.NodeStates.Add(snapshot.ReadinessNotReady, false, false, true, 1)
+	s.NodeStates.Add(snapshot.ReadinessUnknown, false, false, false, 1)
+	s.Extensions = []snapshot.Extension{{Key: "example.com/tier", Value: "gold"}, {Key: "team", Value: "platform"}}
+	s.ExtensionsRefused = 1
+	return s
+}
+
+func sample() *snapshot.Snapshot {
 	const (
 		k3s  = "containerd://2.0.5-k3s1"
 		rke2 = "containerd://1.7.27-k3s1"
