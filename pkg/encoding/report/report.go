@@ -459,7 +459,8 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 	r.NodeStates = nodeStates(&s.NodeStates)
 	r.Extensions, r.ExtensionsRefused = extensions(s)
 	clusters := e.clusters(s, o) // unsorted: written in order when they fit
-	profileCounts := profileLevels(exactProfiles(s, o))
+	exact, names := exactProfiles(s, o)
+	profileCounts := profileLevels(exact)
 	r.OtherValues = o
 
 	// Try the finest form first: clusters one by one with the finest node
@@ -492,7 +493,7 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 		}
 		r.ClustersAggregated = aggregated
 		for i, b := range profileLadder {
-			profiles := profileList(profileCounts(i))
+			profiles := profileList(profileCounts(i), names)
 			enc, profileBytes := jsonutil.EncodeList(profiles, 2, limit-listBytes)
 			if listBytes+profileBytes > limit {
 				continue
@@ -747,12 +748,21 @@ func nodeBucket(n int64) (lo, hi int64) {
 	return lo, 2*lo - 1
 }
 
-// profileKey is a node shape before bucketing.
+// profileKey is a node shape before bucketing. Its strings are indices
+// into the names exactProfiles returns, and its role the role bits: a key
+// of integers hashes and compares several times faster than one of
+// strings, and the profile maps of 60,000 distinct nodes are hashed once
+// per node and bucketing level.
 type profileKey struct {
-	arch, os, runtime, kubeletMinor string
+	arch, os, runtime, kubeletMinor uint32
 	cores, mib                      int64
-	role                            string
+	roles                           uint8 // control-plane, etcd, worker bits, as roleBits
 	upstream                        bool
+}
+
+// roleBits packs a node's roles as the index of their name in roles.
+func roleBits(controlPlane, etcd, worker bool) uint8 {
+	return uint8(b2i(controlPlane)<<2 | b2i(etcd)<<1 | b2i(worker))
 }
 
 // cleanMemo keeps the cleaned form of each (field, value) pair seen.
@@ -779,19 +789,32 @@ func (m cleanMemo) clean(o others, field, v string, count int64) string {
 }
 
 // exactProfiles counts the valid nodes by exact shape, and in o the nodes
-// whose arch, OS, runtime or kubelet version was replaced.
-func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
+// whose arch, OS, runtime or kubelet version was replaced. It returns the
+// cleaned strings the keys index.
+func exactProfiles(s *snapshot.Snapshot, o others) (map[profileKey]int64, []string) {
 	profiles := snapshot.ProfilesOf(s)
 	// Cleaning rarely merges profiles: one key each, and no rehash.
 	out := make(map[profileKey]int64, len(profiles))
-	// Installations have few distinct values: clean each once, count it
-	// for every node.
+	// Installations have few distinct values: clean and index each once,
+	// count it for every node.
 	memo := cleanMemo{}
+	var names []string
+	index := map[string]uint32{}
+	nameOf := func(v string) uint32 {
+		i, ok := index[v]
+		if !ok {
+			i = uint32(len(names))
+			index[v] = i
+			names = append(names, v)
+		}
+		return i
+	}
 	nodeFields := [4]string{FieldNodeArch, FieldNodeOS, FieldNodeRuntime, FieldNodeKubeletVersion}
 	// Profiles are sorted by these four strings first, so runs of them
 	// share them: the last ones are kept cleaned.
 	var last struct {
-		in, out  [4]string
+		in       [4]string
+		out      [4]uint32
 		replaced [4]bool
 		ok       bool
 	}
@@ -805,7 +828,7 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 					r.value, r.replaced = vocab.Clean(fields[field], in[f])
 					memo[[2]string{field, in[f]}] = r
 				}
-				last.out[f], last.replaced[f] = r.value, r.replaced
+				last.out[f], last.replaced[f] = nameOf(r.value), r.replaced
 			}
 		}
 		for f, field := range nodeFields {
@@ -820,11 +843,11 @@ func exactProfiles(s *snapshot.Snapshot, o others) map[profileKey]int64 {
 			kubeletMinor: last.out[3],
 			cores:        p.CPUCores,
 			mib:          p.MemoryMiB,
-			role:         Role(p.ControlPlane, p.Etcd, p.Worker),
+			roles:        roleBits(p.ControlPlane, p.Etcd, p.Worker),
 			upstream:     p.Upstream,
 		}] += count
 	}
-	return out
+	return out, names
 }
 
 // profileLevels returns a function giving the profile counts bucketed as
@@ -855,18 +878,19 @@ func bucket(counts map[profileKey]int64, b Bucketing) map[profileKey]int64 {
 	return out
 }
 
-// profileList lists the counted shapes, unsorted (see compareProfiles).
-func profileList(counts map[profileKey]int64) []NodeProfile {
+// profileList lists the counted shapes, unsorted (see compareProfiles),
+// with the strings their keys index in names.
+func profileList(counts map[profileKey]int64, names []string) []NodeProfile {
 	out := make([]NodeProfile, 0, len(counts))
 	for k, n := range counts {
 		out = append(out, NodeProfile{
-			Arch:         k.arch,
-			OS:           k.os,
-			Runtime:      k.runtime,
-			KubeletMinor: k.kubeletMinor,
+			Arch:         names[k.arch],
+			OS:           names[k.os],
+			Runtime:      names[k.runtime],
+			KubeletMinor: names[k.kubeletMinor],
 			CPUCores:     k.cores,
 			MemoryMiB:    k.mib,
-			Role:         k.role,
+			Role:         roles[k.roles],
 			Upstream:     k.upstream,
 			Count:        n,
 		})
@@ -904,7 +928,7 @@ var roles = [8]string{
 // Role joins the roles a node has, in the order control-plane, etcd,
 // worker, with "+"; a node with none is "none".
 func Role(controlPlane, etcd, worker bool) string {
-	return roles[b2i(controlPlane)<<2|b2i(etcd)<<1|b2i(worker)]
+	return roles[roleBits(controlPlane, etcd, worker)]
 }
 
 // roundUp rounds n up to a multiple of step; steps below 2 leave it alone.

@@ -541,7 +541,7 @@ func TestLadderNested(t *testing.T) {
 		}
 	}
 	s := testsnap.Large(100, 3000, true)
-	exact := exactProfiles(s, others{})
+	exact, _ := exactProfiles(s, others{})
 	levels := profileLevels(exact)
 	for i, b := range profileLadder {
 		if got, want := levels(i), bucket(exact, b); !reflect.DeepEqual(got, want) {

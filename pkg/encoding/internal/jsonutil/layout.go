@@ -78,7 +78,9 @@ func EncodeList[T any, P interface {
 	*T
 	Appender
 }](items []T, depth, limit int) (Encoded, int) {
-	e := Encoded{buf: make([]byte, 0, min(limit, 256*len(items))), ends: make([]int, 0, len(items))}
+	// Writing stops past limit, so the buffer never needs much more: one
+	// allocation, never a copy to grow it.
+	e := Encoded{buf: make([]byte, 0, min(limit, 512*len(items))+4096), ends: make([]int, 0, len(items))}
 	if len(items) == 0 {
 		return e, 0
 	}
