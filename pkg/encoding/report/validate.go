@@ -277,53 +277,26 @@ func (p *parser) document() (Report, error) {
 // member with the index of each name, positioned on its value, and
 // checks that every name of required was seen.
 func (p *parser) object(names []string, required uint32, member func(k int) bool) bool {
-	if !p.want("object") {
-		return false
-	}
-	p.i++
 	var seen uint32
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-	} else {
-		for {
-			p.ws()
-			key, ok := p.key()
-			if !ok {
-				return false
-			}
-			p.ws()
-			if p.i >= len(p.b) || p.b[p.i] != ':' {
-				return p.syntax()
-			}
-			p.i++
-			k := index(names, key)
-			if k < 0 {
-				return p.invalid("additional properties %s not allowed", quote(clip(string(key), 80)))
-			}
-			if seen&(1<<k) != 0 {
-				p.err = errDuplicate
-				return false
-			}
-			seen |= 1 << k
-			p.push(names[k])
-			if !member(k) {
-				return false
-			}
-			p.pop()
-			p.ws()
-			if p.i >= len(p.b) {
-				return p.syntax()
-			}
-			if p.b[p.i] == '}' {
-				p.i++
-				break
-			}
-			if p.b[p.i] != ',' {
-				return p.syntax()
-			}
-			p.i++
+	ok := p.members(func(key []byte) bool {
+		k := index(names, key)
+		if k < 0 {
+			return p.invalid("additional properties %s not allowed", quote(clip(string(key), 80)))
 		}
+		if seen&(1<<k) != 0 {
+			p.err = errDuplicate
+			return false
+		}
+		seen |= 1 << k
+		p.push(names[k])
+		if !member(k) {
+			return false
+		}
+		p.pop()
+		return true
+	})
+	if !ok {
+		return false
 	}
 	if missing := required &^ seen; missing != 0 {
 		var names2 []string
@@ -338,6 +311,47 @@ func (p *parser) object(names []string, required uint32, member func(k int) bool
 		return p.invalid("missing properties %s", strings.Join(names2, ", "))
 	}
 	return true
+}
+
+// members reads an object, calling member with each key, positioned on
+// its value; member reads the value.
+func (p *parser) members(member func(key []byte) bool) bool {
+	if !p.want("object") {
+		return false
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return true
+	}
+	for {
+		p.ws()
+		key, ok := p.key()
+		if !ok {
+			return false
+		}
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return p.syntax()
+		}
+		p.i++
+		if !member(key) {
+			return false
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.syntax()
+		}
+		if p.b[p.i] == '}' {
+			p.i++
+			return true
+		}
+		if p.b[p.i] != ',' {
+			return p.syntax()
+		}
+		p.i++
+	}
 }
 
 // array reads an array, calling item positioned on each element.

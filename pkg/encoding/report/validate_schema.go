@@ -444,27 +444,8 @@ func (p *parser) check(rule patternRule, s, what string) bool {
 // extensions reads the extensions object: at most MaxExtensions members,
 // each key and string value checked by its rule.
 func (p *parser) extensions(m map[string]string) bool {
-	if !p.want("object") {
-		return false
-	}
-	p.i++
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-		return true
-	}
-	for {
-		p.ws()
-		kb, ok := p.key()
-		if !ok {
-			return false
-		}
+	ok := p.members(func(kb []byte) bool {
 		key := string(kb)
-		p.ws()
-		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return p.syntax()
-		}
-		p.i++
 		if _, dup := m[key]; dup {
 			p.err = errDuplicate
 			return false
@@ -479,18 +460,10 @@ func (p *parser) extensions(m map[string]string) bool {
 		}
 		p.pop()
 		m[key] = v
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntax()
-		}
-		if p.b[p.i] == '}' {
-			p.i++
-			break
-		}
-		if p.b[p.i] != ',' {
-			return p.syntax()
-		}
-		p.i++
+		return true
+	})
+	if !ok {
+		return false
 	}
 	if len(m) > MaxExtensions {
 		return p.invalid("maxProperties: got %d, want %d", len(m), MaxExtensions)
