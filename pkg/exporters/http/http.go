@@ -20,15 +20,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +41,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding"
+	"github.com/rancher/telemetry-manager/pkg/exporters/internal/tlsconfig"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/protocol"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -257,18 +255,11 @@ func newTransport(opts Options) (*http.Transport, error) {
 	if opts.CAFile == "" {
 		return t, nil
 	}
-	pem, err := os.ReadFile(opts.CAFile)
+	cfg, err := tlsconfig.WithCAFile(opts.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCAFile, err)
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrCAFile, opts.CAFile)
-	}
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	t.TLSClientConfig = cfg
 	return t, nil
 }
 

@@ -2,14 +2,11 @@ package scc
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/SUSE/connect-ng/pkg/connection"
 
+	"github.com/rancher/telemetry-manager/pkg/exporters/internal/tlsconfig"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/version"
 )
@@ -230,18 +228,11 @@ func excerpt(s string) string {
 func newClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		cfg, err := tlsconfig.WithCAFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrCAFile, err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrCAFile, caFile)
-		}
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		t.TLSClientConfig = cfg
 	}
 	return &http.Client{
 		Transport: t,

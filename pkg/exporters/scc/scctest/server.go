@@ -21,9 +21,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,28 +133,24 @@ func (s *Server) Fail(method, path string, code int, retryAfter string, times in
 func (s *Server) Systems() []System {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]System, 0, len(s.systems))
-	for _, sys := range s.systems {
-		out = append(out, copySystem(sys))
-	}
-	return out
+	return copySystems(slices.Collect(maps.Values(s.systems)))
 }
 
 // Deleted returns a copy of the deregistered systems.
 func (s *Server) Deleted() []System {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]System, 0, len(s.deleted))
-	for _, sys := range s.deleted {
-		out = append(out, copySystem(sys))
-	}
-	return out
+	return copySystems(s.deleted)
 }
 
-func copySystem(sys *System) System {
-	c := *sys
-	c.Products = append([]Product(nil), sys.Products...)
-	return c
+func copySystems(systems []*System) []System {
+	out := make([]System, 0, len(systems))
+	for _, sys := range systems {
+		c := *sys
+		c.Products = append([]Product(nil), sys.Products...)
+		out = append(out, c)
+	}
+	return out
 }
 
 // Requests returns the requests received, in order.
