@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/rancher/telemetry-manager/pkg/cli"
 	"github.com/rancher/telemetry-manager/pkg/controller"
@@ -81,15 +82,11 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 		o := cli.NewAuditOptions()
 		o.AddFlags(fs)
 		return execute(fs, args, stderr, o.Validate, func() error {
-			cfg, err := sources.RestConfig(o.Kubeconfig)
+			core, err := coreClient(o.Kubeconfig)
 			if err != nil {
 				return err
 			}
-			kube, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			return cli.Audit(ctx, kube.CoreV1(), o, os.Stdout)
+			return cli.Audit(ctx, core, o, os.Stdout)
 		})
 	case "scc":
 		if len(args) == 0 || args[0] != "status" {
@@ -101,15 +98,11 @@ func dispatch(ctx context.Context, cmd string, args []string, stderr io.Writer) 
 		o := cli.NewSCCStatusOptions()
 		o.AddFlags(fs)
 		return execute(fs, args, stderr, o.Validate, func() error {
-			cfg, err := sources.RestConfig(o.Kubeconfig)
+			core, err := coreClient(o.Kubeconfig)
 			if err != nil {
 				return err
 			}
-			kube, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			return cli.SCCStatus(ctx, kube.CoreV1(), o, os.Stdout)
+			return cli.SCCStatus(ctx, core, o, os.Stdout)
 		})
 	case "version", "--version":
 		fmt.Printf("telemetry-manager %s (commit %s)\n", version.Version, version.GitCommit)
@@ -165,4 +158,19 @@ func plugins(o *controller.Options) []controller.Plugin {
 		return []controller.Plugin{p}
 	}
 	return nil
+}
+
+// coreClient returns the core/v1 client of the cluster sources.RestConfig
+// finds for kubeconfig, for the commands that only read Secrets and
+// ConfigMaps.
+func coreClient(kubeconfig string) (typedcorev1.CoreV1Interface, error) {
+	cfg, err := sources.RestConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return kube.CoreV1(), nil
 }
