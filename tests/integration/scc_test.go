@@ -2,14 +2,9 @@ package integration
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -243,25 +238,9 @@ func mustKey(t *testing.T) *rsa.PrivateKey {
 // signed with key.
 func offlineCertificate(t *testing.T, key *rsa.PrivateKey, uuid string, expires time.Time) string {
 	t.Helper()
-	sum := sha256.Sum256([]byte(uuid))
-	payload, err := json.Marshal(map[string]any{
-		"login": "SCC_x", "password": "p",
-		"subscription": map[string]any{"kind": "full", "name": "SUSE Rancher Prime", "starts_at": expires.Add(-time.Hour), "expires_at": expires, "limit": 1,
-			"product_classes": []map[string]string{{"name": "RANCHER"}}},
-		"hashed_regcode": "", "hashed_uuid": hex.EncodeToString(sum[:]), "information": map[string]any{},
-	})
+	c, err := scctest.Certificate(key, scctest.Offline{UUID: uuid, Expires: expires})
 	if err != nil {
 		t.Fatal(err)
 	}
-	encoded := base64.StdEncoding.EncodeToString(payload)
-	digest := sha256.Sum256([]byte(encoded))
-	sig, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := json.Marshal(map[string]string{"version": "1.0", "cipher": "rsa", "hash": "sha256", "payload": encoded, "signature": base64.StdEncoding.EncodeToString(sig)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(doc)
+	return c
 }

@@ -2,10 +2,8 @@ package scc
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -20,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sccenc "github.com/rancher/telemetry-manager/pkg/encoding/scc"
+	"github.com/rancher/telemetry-manager/pkg/exporters/scc/scctest"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 )
 
@@ -32,34 +31,15 @@ var testKey = func() *rsa.PrivateKey {
 	return k
 }()
 
-// certificate returns an offline certificate as SCC hands it out, for uuid,
-// expiring at expires, signed with key.
+// certificate returns an offline certificate as SCC hands it out, for uuid
+// and this file's regCode, expiring at expires, signed with key.
 func certificate(t *testing.T, key *rsa.PrivateKey, uuid string, expires time.Time) string {
 	t.Helper()
-	payload, err := json.Marshal(map[string]any{
-		"login": "SCC_offline", "password": "secret",
-		"subscription": map[string]any{
-			"kind": "full", "name": "SUSE Rancher Prime", "starts_at": expires.Add(-365 * 24 * time.Hour), "expires_at": expires,
-			"limit": 10, "product_classes": []map[string]string{{"name": "RANCHER-X86"}},
-		},
-		"hashed_regcode": hashHex(regCode), "hashed_uuid": hashHex(uuid), "information": map[string]any{},
-	})
+	c, err := scctest.Certificate(key, scctest.Offline{UUID: uuid, RegCode: regCode, Expires: expires})
 	if err != nil {
 		t.Fatal(err)
 	}
-	encoded := base64.StdEncoding.EncodeToString(payload)
-	digest := sha256.Sum256([]byte(encoded))
-	sig, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := json.Marshal(map[string]string{
-		"version": "1.0", "cipher": "rsa", "hash": "sha256", "payload": encoded, "signature": base64.StdEncoding.EncodeToString(sig),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(doc)
+	return c
 }
 
 func writePublicKey(t *testing.T, key *rsa.PublicKey) string {
