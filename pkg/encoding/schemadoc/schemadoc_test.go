@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding"
+	"github.com/rancher/telemetry-manager/pkg/encoding/internal/schematest"
 	"github.com/rancher/telemetry-manager/pkg/encoding/schemadoc"
 )
 
@@ -38,24 +39,6 @@ func samplePayload(t *testing.T, format string) []byte {
 	return b
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/encoding/schemadoc -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test ./pkg/encoding/schemadoc -update and review the diff):\n%s", path, got)
-	}
-}
-
 func TestEverySchemaPropertyHasADescription(t *testing.T) {
 	for _, format := range encoding.Formats() {
 		fields := schemaOf(t, format).Fields()
@@ -77,7 +60,7 @@ func TestExplainSampleGolden(t *testing.T) {
 			if err := schemaOf(t, format).Explain(&out, samplePayload(t, format)); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, format+"-sample.explain.txt", out.Bytes())
+			schematest.Golden(t, filepath.Join("testdata", format+"-sample.explain.txt"), out.Bytes(), *update)
 		})
 	}
 }
