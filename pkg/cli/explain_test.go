@@ -104,8 +104,8 @@ func TestPayloadDiff(t *testing.T) {
 		{"equal scc", "scc", string(scc), 0, []string{"no differences\n"}},
 		{"a changed total", "report", string(fewerNodes), 1, []string{"~ totals.nodes: 8 -> 9\n", "1 difference\n"}},
 		{"a file of the other format", "report", string(scc), 2, []string{"old.json", "it is a scc payload", "--format scc"}},
-		{"a report of another schema version", "report", strings.Replace(string(report), `"schemaVersion": "3"`, `"schemaVersion": "1"`, 1), 2, []string{"old.json", "/schemaVersion"}},
-		{"a version 2 report", "report", version2(t, report), 1, []string{"~ schemaVersion: \"2\" -> \"3\"\n", "+ clusterStates"}},
+		{"a report of another schema version", "report", strings.Replace(string(report), `"schemaVersion": "4"`, `"schemaVersion": "1"`, 1), 2, []string{"old.json", "/schemaVersion"}},
+		{"a version 2 report", "report", version2(t, report), 1, []string{"~ schemaVersion: \"2\" -> \"4\"\n", "+ clusterStates", "+ events"}},
 		{"a malformed file", "report", `{"schemaVersion": "2",`, 2, []string{"old.json", "not a payload"}},
 		{"an empty file", "scc", ``, 2, []string{"old.json", "not a payload"}},
 	}
@@ -181,7 +181,7 @@ func version2(t *testing.T, report []byte) string {
 	if err := json.Unmarshal(report, &doc); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"clusterStates", "nodeStates", "extensions", "extensionsRefused"} {
+	for _, k := range []string{"clusterStates", "nodeStates", "extensions", "extensionsRefused", "events"} {
 		delete(doc, k)
 	}
 	doc["schemaVersion"] = json.RawMessage(`"2"`)

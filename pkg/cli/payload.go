@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding"
+	"github.com/rancher/telemetry-manager/pkg/events"
 	"github.com/rancher/telemetry-manager/pkg/extensions"
 	"github.com/rancher/telemetry-manager/pkg/gatherer"
 	"github.com/rancher/telemetry-manager/pkg/options"
@@ -41,6 +42,10 @@ type PayloadOptions struct {
 	// Diff names a payload file to compare the payload with; the
 	// differences are printed instead of the payload.
 	Diff string
+	// EventsFlushInterval is the loss window the report states, as the
+	// manager's --events-flush-interval says it; the payload command
+	// reads no events (they live in the manager), so it carries none.
+	EventsFlushInterval time.Duration
 
 	// Stdin is read for --from-file -; nil means os.Stdin.
 	Stdin io.Reader
@@ -51,12 +56,13 @@ type PayloadOptions struct {
 // NewPayloadOptions returns the defaults.
 func NewPayloadOptions() *PayloadOptions {
 	return &PayloadOptions{
-		Connection:    options.NewConnection(),
-		Logging:       options.NewLogging(),
-		Format:        "report",
-		MaxInputBytes: DefaultMaxInputBytes,
-		Timeout:       time.Minute,
-		Clock:         clock.RealClock{},
+		Connection:          options.NewConnection(),
+		Logging:             options.NewLogging(),
+		Format:              "report",
+		MaxInputBytes:       DefaultMaxInputBytes,
+		Timeout:             time.Minute,
+		EventsFlushInterval: events.DefaultFlushInterval,
+		Clock:               clock.RealClock{},
 	}
 }
 
@@ -71,6 +77,7 @@ func (o *PayloadOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ExtensionsFile, "extensions-file", o.ExtensionsFile, "with --from-file: a file holding the extensions to report, a JSON object of key to value as in the extensions ConfigMap's key "+extensions.Key)
 	fs.Int64Var(&o.MaxInputBytes, "max-input-bytes", o.MaxInputBytes, "with --from-file: refuse input larger than this many bytes")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the caches of a live cluster")
+	fs.DurationVar(&o.EventsFlushInterval, "events-flush-interval", o.EventsFlushInterval, "the manager's --events-flush-interval, which the report states as lossWindowSeconds (the command itself reads no events)")
 	fs.BoolVar(&o.Explain, "explain", o.Explain, "print each field of the payload with its value and its meaning from the format's schema, instead of the payload")
 	fs.StringVar(&o.Diff, "diff", o.Diff, "compare with this payload file of the same format (- for standard input) and print what changed; exit status 0 when equal, 1 when they differ, 2 on trouble")
 }
@@ -163,6 +170,7 @@ func payload(ctx context.Context, o *PayloadOptions, out, errOut io.Writer, log 
 	if o.Clock != nil {
 		now = o.Clock.Now()
 	}
+	snap = snap.WithEvents(snapshot.Events{LossWindow: o.EventsFlushInterval})
 	b, err := enc.Encode(snap, now)
 	if err != nil {
 		return fmt.Errorf("encoding %s payload: %w", o.Format, err)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
+	"github.com/rancher/telemetry-manager/pkg/events"
 	"github.com/rancher/telemetry-manager/pkg/exporters"
 	httpexporter "github.com/rancher/telemetry-manager/pkg/exporters/http"
 	sccexporter "github.com/rancher/telemetry-manager/pkg/exporters/scc"
@@ -44,11 +45,17 @@ type Controller struct {
 	Manager *manager.Manager
 	Metrics *metrics.Metrics
 	Switch  *optout.Switch
+	// Events is the lifecycle event log: fed by the gatherer on every
+	// replica, started, saved and read only on the one that exports.
+	Events *events.Log
 	// LeaderIdentity is this replica's holder identity in the Lease
 	// (hostname_random); empty without leader election.
 	LeaderIdentity string
 
 	opts *Options
+	// shutdown is Run's context: done on shutdown, not when the Lease is
+	// lost (then nothing may be written any more).
+	shutdown context.Context
 	// mu guards running, which Run sets: plugins register before it.
 	mu       sync.Mutex
 	running  bool
@@ -90,20 +97,40 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 			return nil, err
 		}
 	}
+	key := src.Identity.Key
+	hooks := met.Events(func() int { return c.Events.Stats().Buffered })
+	c.Events, err = events.New(events.Options{
+		Size: o.Events.BufferSize, FlushInterval: o.Events.FlushInterval,
+		ID:    func(name string) string { return report.ClusterID(key, name) },
+		Store: &events.ConfigMapStore{Client: src.Kube.CoreV1(), Namespace: o.SecretNamespace, Name: o.Events.ConfigMap},
+		Log:   log, OnRecord: hooks.OnRecord, OnDrop: hooks.OnDrop, OnSave: hooks.OnSave,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--events-buffer-size: %w", err)
+	}
+	// Before the caches start: the census sees every object, and the
+	// informers' initial lists become the clusters as they are.
+	src.Gatherer.SetCensus(c.Events)
 	c.Manager = manager.New(met.Source(src.Gatherer), manager.Options{
 		Log:      log.WithField("component", "manager"),
 		Debounce: o.Debounce,
 		// Nothing is exported before the caches synced and, in rancher
 		// mode, the install-uuid Setting exists: the wait ends with the
 		// Setting's event, not with a backoff.
+		// The events are loaded last, so that they compare the saved
+		// clusters with complete caches.
 		Ready: func(ctx context.Context) error {
 			if err := src.WaitForSync(ctx); err != nil {
 				return err
 			}
-			return src.WaitForInstallUUID(ctx)
+			if err := src.WaitForInstallUUID(ctx); err != nil {
+				return err
+			}
+			return c.Events.Start(ctx)
 		},
 		OnRun:    met.OnRun,
 		OnDelete: met.RemoveExporter,
+		Events:   c.Events,
 	})
 	target := o.TargetNamespace(o.SecretNamespace)
 	src.Secrets.Watch(target)
@@ -156,7 +183,11 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 		if err != nil {
 			return nil, fmt.Errorf("exporter %s: %w", e.Name, err)
 		}
-		if err := c.Manager.Register(e.Name, exp, o.IntervalOf(e.Name)); err != nil {
+		var ro []manager.RegisterOption
+		if e.Events {
+			ro = append(ro, manager.WithEvents())
+		}
+		if err := c.Manager.Register(e.Name, exp, o.IntervalOf(e.Name), ro...); err != nil {
 			return nil, err
 		}
 		met.AddExporter(e.Name)
@@ -212,6 +243,7 @@ func (c *Controller) HTTPAddr() string {
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.running = true
+	c.shutdown = ctx
 	c.mu.Unlock()
 	// Whatever ends the run (ctx, a lost Lease) stops caches and server too.
 	ctx, cancel := context.WithCancel(ctx)
@@ -269,6 +301,13 @@ func (c *Controller) export(ctx context.Context) {
 		c.log.Info("shutting down: waiting for running exports")
 		stopped := time.Now()
 		c.Manager.Stop()
+		// On shutdown the Lease is still held: what changed since the
+		// last save is saved. A lost Lease writes nothing more.
+		if c.shutdown.Err() != nil {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			c.Events.Flush(fctx)
+			cancel()
+		}
 		c.log.WithField("waited", time.Since(stopped).Round(time.Millisecond)).Info("stopped")
 	}()
 	// Nothing runs before the switch is known: a ConfigMap that disables

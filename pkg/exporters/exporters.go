@@ -42,7 +42,10 @@ type Entry struct {
 	// Interval is how often the exporter runs unless --NAME-interval says
 	// otherwise; zero: --interval.
 	Interval time.Duration
-	New      func(d Deps) (manager.Exporter, error)
+	// Events says that the exporter's payloads carry the lifecycle events
+	// (manager.WithEvents).
+	Events bool
+	New    func(d Deps) (manager.Exporter, error)
 }
 
 // Table lists every exporter, in the order they are documented.
@@ -51,6 +54,7 @@ var Table = []Entry{
 		Name:        "secret",
 		Default:     true,
 		Description: "writes the report into a Secret (default cattle-telemetry-system/telemetry, key payload); works air-gapped",
+		Events:      true,
 		New: func(d Deps) (manager.Exporter, error) {
 			o := d.Secret
 			o.Encoder = d.Report
@@ -63,6 +67,7 @@ var Table = []Entry{
 		Name:        "http",
 		Description: "POSTs the report, signed, to a collector (--http-url), with the token and signing key of a Secret (--http-secret)",
 		Interval:    httpexporter.DefaultInterval,
+		Events:      true,
 		New: func(d Deps) (manager.Exporter, error) {
 			o := d.HTTP
 			o.Encoder = d.Report

@@ -113,7 +113,23 @@ type Config struct {
 	// goroutine, so it must not block. Resyncs from listers never call it.
 	OnChange func()
 
+	// Census, if set, is told of each change of a cluster's record or node
+	// count what the cluster is now, with the gatherer's lock held (so in
+	// order, and before OnChange): the lifecycle events are read from it
+	// (package events). In kubernetes mode the cluster is
+	// snapshot.UpstreamClusterName.
+	Census Census
+
 	Log *logrus.Entry
+}
+
+// Census follows the clusters; *events.Log is one.
+type Census interface {
+	// Observe says what the cluster named name is now: whether it exists,
+	// its raw Kubernetes version ("" when unknown) and how many Node
+	// objects it has, valid or not. It must not block or call the
+	// gatherer.
+	Observe(name string, present bool, version string, nodes int)
 }
 
 // Kind names the kinds whose informers take Handlers.
@@ -277,6 +293,14 @@ func (gr *group) firstProvider() string {
 	return *gr.provider
 }
 
+// SetCensus sets Config.Census; call it before the informers start, so
+// that the census sees every object.
+func (g *Gatherer) SetCensus(c Census) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cfg.Census = c
+}
+
 // SetKubernetesVersion records the upstream Kubernetes version read from
 // discovery, so that an upgrade of the cluster the manager runs in shows in
 // the next snapshot. It reports whether the version changed. Safe for
@@ -288,6 +312,9 @@ func (g *Gatherer) SetKubernetesVersion(v string) bool {
 		return false
 	}
 	g.kubeVersion = v
+	if g.cfg.Census != nil {
+		g.observeCore()
+	}
 	return true
 }
 
@@ -349,6 +376,9 @@ func (g *Gatherer) event(kind Kind, obj any, deleted bool) {
 	}
 	g.mu.Lock()
 	changed := g.apply(kind, obj, deleted)
+	if changed && g.cfg.Census != nil {
+		g.observe(kind, obj)
+	}
 	g.mu.Unlock()
 	if changed && g.cfg.OnChange != nil {
 		g.cfg.OnChange()
@@ -411,6 +441,54 @@ func (g *Gatherer) apply(kind Kind, obj any, deleted bool) bool {
 		return g.putFeature(o.Name, newFeatureRecord(o))
 	}
 	return false
+}
+
+// observe tells the census about the cluster that the changed obj is or
+// belongs to. Called with mu held.
+func (g *Gatherer) observe(kind Kind, obj any) {
+	var name string
+	switch o := obj.(type) {
+	case *v3.Cluster:
+		name = o.Name
+	case *v3.Node:
+		name = o.Namespace
+	case *nodeRecord:
+		name = o.group
+		if o.core {
+			name = ""
+		}
+	case *corev1.Node:
+		name = ""
+	default:
+		return
+	}
+	if kind == KindCoreNode || name == "" {
+		g.observeCore()
+		return
+	}
+	gr := g.groups[name]
+	if gr == nil {
+		g.cfg.Census.Observe(name, false, "", 0)
+		return
+	}
+	version := ""
+	if gr.cluster != nil {
+		version = gr.cluster.facts.version
+	}
+	g.cfg.Census.Observe(name, gr.cluster != nil, version, len(gr.nodes))
+}
+
+// observeCore tells the census about the cluster of kubernetes mode.
+// Called with mu held.
+func (g *Gatherer) observeCore() {
+	if g.cfg.Mode != snapshot.ModeKubernetes {
+		return
+	}
+	version := g.cfg.Install.KubernetesVersion
+	if g.kubeVersion != "" {
+		version = g.kubeVersion
+	}
+	g.cfg.Census.Observe(snapshot.UpstreamClusterName, true, version, len(g.core.nodes))
 }
 
 // prefix is the JSON path of a node's quantity lists' parent, with a dot.

@@ -41,6 +41,7 @@ func (p *PanicError) Unwrap() error {
 type entry struct {
 	id       string
 	exp      Exporter
+	events   bool // runs carry the events it has not delivered
 	interval time.Duration
 	log      *logrus.Entry
 	// trigger holds at most one pending Trigger. The run that starts next
@@ -157,8 +158,16 @@ func (m *Manager) run(ctx context.Context, e *entry) result {
 	var r result
 	s, err := m.snapshot()
 	if err == nil {
+		var ev snapshot.Events
+		if e.events {
+			ev = m.opts.Events.Pending(e.id)
+			s = s.WithEvents(ev)
+		}
 		err = m.export(ctx, e, s)
 		r.kind, r.requested = retryKind(err)
+		if err == nil && e.events && m.opts.Events.Delivered(e.id, ev) {
+			e.poke() // more than one report carries
+		}
 	} else {
 		// The Source is the manager's own: its failures are plain.
 		r.kind = KindBackoff

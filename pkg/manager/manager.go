@@ -126,6 +126,23 @@ type Options struct {
 	// before Delete returns; for example to remove its metrics series.
 	// Register with Replace keeps the id and does not call it.
 	OnDelete func(id string)
+	// Events, if set, gives the exporters registered WithEvents the
+	// lifecycle events they have not delivered (package events): each run
+	// hands them with the snapshot, and a successful run marks them
+	// delivered.
+	Events EventSource
+}
+
+// EventSource keeps, for each exporter that carries events, those it has
+// not delivered; *events.Log is one.
+type EventSource interface {
+	// Track gives exporter id a cursor.
+	Track(id string)
+	// Pending returns what exporter id has not delivered.
+	Pending(id string) snapshot.Events
+	// Delivered records that exporter id delivered ev, and reports
+	// whether more wait.
+	Delivered(id string, ev snapshot.Events) bool
 }
 
 // withDefaults returns o with the zero values replaced by defaults.
@@ -206,6 +223,15 @@ type RegisterOption func(*registerConfig)
 
 type registerConfig struct {
 	replace bool
+	events  bool
+}
+
+// WithEvents makes each run of the exporter carry the lifecycle events it
+// has not delivered yet (Options.Events), and a successful run mark them
+// delivered: it never sends one twice. When more wait than one report
+// carries, the next run follows at once.
+func WithEvents() RegisterOption {
+	return func(c *registerConfig) { c.events = true }
 }
 
 // Replace makes Register replace an exporter already registered under the
@@ -280,6 +306,7 @@ func (m *Manager) Register(id string, e Exporter, interval time.Duration, opts .
 	ent := &entry{
 		id:       id,
 		exp:      e,
+		events:   cfg.events && m.opts.Events != nil,
 		interval: interval,
 		log:      m.opts.Log.WithField("exporter", id),
 		trigger:  make(chan struct{}, 1),
@@ -291,6 +318,9 @@ func (m *Manager) Register(id string, e Exporter, interval time.Duration, opts .
 	if old != nil && !cfg.replace {
 		m.mu.Unlock()
 		return fmt.Errorf("exporter %q: %w", id, ErrDuplicate)
+	}
+	if ent.events {
+		m.opts.Events.Track(id)
 	}
 	var oldDone chan struct{}
 	if old != nil {

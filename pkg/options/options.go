@@ -155,6 +155,8 @@ type Export struct {
 	// whose key extensions.json holds the operator's extensions; empty
 	// means none.
 	ExtensionsConfigMap string
+	// Events configures the lifecycle events.
+	Events Events
 	// Intervals are the exporters' own intervals (--NAME-interval), by
 	// exporter name; 0 or absent means Interval.
 	Intervals map[string]time.Duration
@@ -180,6 +182,7 @@ func NewExport() Export {
 		ConfigMapName:   DefaultConfigMapName,
 		Intervals:       intervals,
 		HTTP:            NewHTTP(),
+		Events:          NewEvents(),
 	}
 }
 
@@ -229,6 +232,7 @@ func (o *Export) AddFlags(fs *pflag.FlagSet) {
 	o.HTTP.AddFlags(fs)
 	fs.StringVar(&o.ConfigMapName, "config-map-name", o.ConfigMapName, "ConfigMap in --secret-namespace whose key \""+SwitchKey+"\" (\"true\" or \"false\") stops and resumes exporting at runtime; a missing ConfigMap means enabled")
 	fs.StringVar(&o.ExtensionsConfigMap, "extensions-configmap", o.ExtensionsConfigMap, "ConfigMap in --secret-namespace whose key \"extensions.json\" holds a JSON object of extension key to value that reports carry; changes apply without a restart (empty: none)")
+	o.Events.AddFlags(fs)
 }
 
 // Validate checks the durations, the names and the exporter list.
@@ -267,6 +271,7 @@ func (o *Export) Validate() error {
 	if o.ExtensionsConfigMap != "" {
 		errs = append(errs, CheckName("--extensions-configmap", o.ExtensionsConfigMap, validation.IsDNS1123Subdomain))
 	}
+	errs = append(errs, o.Events.Validate())
 	selected, err := exporters.Select(o.Exporters)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--exporters: %w", err))

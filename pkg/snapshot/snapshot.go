@@ -64,6 +64,10 @@ type Snapshot struct {
 	// counted in ExtensionsRefused.
 	Extensions        []Extension
 	ExtensionsRefused int
+	// Events are the lifecycle events that the exporter given this
+	// snapshot has not delivered yet (see Snapshot.WithEvents); the
+	// gatherer's snapshots carry none.
+	Events Events
 }
 
 // Extension is one operator-supplied key/value pair.

@@ -160,7 +160,12 @@ func checkAccess(t *testing.T, rel installed) {
 	add(true, "watch", "", "configmaps", ns, "")
 	add(false, "update", "", "configmaps", ns, f["config-map-name"])
 	add(false, "patch", "", "configmaps", ns, f["config-map-name"])
-	add(false, "create", "", "configmaps", ns, "")
+	// The lifecycle events: created once, then read and replaced.
+	add(true, "create", "", "configmaps", ns, "")
+	add(true, "get", "", "configmaps", ns, f["events-configmap"])
+	add(true, "update", "", "configmaps", ns, f["events-configmap"])
+	add(false, "patch", "", "configmaps", ns, f["events-configmap"])
+	add(false, "delete", "", "configmaps", ns, f["events-configmap"])
 	add(false, "list", "", "configmaps", "kube-system", "")
 
 	lease := f["leader-election-id"]

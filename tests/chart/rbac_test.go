@@ -148,8 +148,11 @@ var (
 		"Role: core/secrets watch",
 	}
 	namespaceRules = []string{
+		"Role: core/configmaps create",
+		"Role: core/configmaps get [telemetry-events]",
 		"Role: core/configmaps get [telemetry-manager]",
 		"Role: core/configmaps list",
+		"Role: core/configmaps update [telemetry-events]",
 		"Role: core/configmaps watch",
 		"Role: core/secrets create",
 		"Role: core/secrets get [telemetry-identity]",
@@ -190,8 +193,11 @@ func TestRBACRenderedFromValues(t *testing.T) {
 		{"renamed objects", []string{"mode=kubernetes", "exporters.secret.name=report", "configMap.name=switch", "leaderElection.id=lock"}, concat(
 			kubernetesRules, alwaysClusterRules, secretRequestRules, leaseRules[:1],
 			[]string{
+				"Role: core/configmaps create",
 				"Role: core/configmaps get [switch]",
+				"Role: core/configmaps get [telemetry-events]",
 				"Role: core/configmaps list",
+				"Role: core/configmaps update [telemetry-events]",
 				"Role: core/configmaps watch",
 				"Role: core/secrets create",
 				"Role: core/secrets get [telemetry-identity]",

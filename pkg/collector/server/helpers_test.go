@@ -80,7 +80,7 @@ func version2(t testing.TB) []byte {
 	if !ok {
 		t.Fatal("sample has no clusterStates")
 	}
-	return []byte(strings.Replace(head, `"schemaVersion": "3"`, `"schemaVersion": "2"`, 1) + "\n}\n")
+	return []byte(strings.Replace(head, `"schemaVersion": "4"`, `"schemaVersion": "2"`, 1) + "\n}\n")
 }
 
 // variant returns the sample with one substitution, so it is another

@@ -334,12 +334,12 @@ func decodeRejection(err error) *rejection {
 	case errors.Is(err, report.ErrSyntax):
 		return reject(http.StatusBadRequest, reasonJSON, "body is not valid JSON: %s", clip(err.Error(), 200))
 	case errors.As(err, &se):
-		return reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s (nor %s): at %s: %s",
-			report.Version, report.Version2, clip(se.Pointer, 120), clip(se.Problem, 200))
+		return reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s (nor %s or %s): at %s: %s",
+			report.Version, report.Version3, report.Version2, clip(se.Pointer, 120), clip(se.Problem, 200))
 	case errors.As(err, &re):
 		return reject(http.StatusBadRequest, reasonSchema, "report field %s: value out of range", clip(re.Field, 120))
 	default:
-		return reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s (nor %s): %s", report.Version, report.Version2, clip(err.Error(), 200))
+		return reject(http.StatusBadRequest, reasonSchema, "report does not match schema version %s (nor %s or %s): %s", report.Version, report.Version3, report.Version2, clip(err.Error(), 200))
 	}
 }
 

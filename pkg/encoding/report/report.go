@@ -50,10 +50,12 @@ const (
 	FormatName = "report"
 	// Version is the version of schema.json; it is written as schemaVersion.
 	// Version 2 added otherValues and bounded every string; version 3
-	// added clusterStates, nodeStates, extensions and extensionsRefused.
-	// Decode reads both.
-	Version = "3"
-	// Version2 is the previous version, which Decode still reads.
+	// added clusterStates, nodeStates, extensions and extensionsRefused;
+	// version 4 added events. Decode reads all three.
+	Version = "4"
+	// Version3 and Version2 are the earlier versions, which Decode still
+	// reads.
+	Version3 = "3"
 	Version2 = "2"
 	// MaxBytes is the largest payload Encode returns: 640 KiB. Kubernetes
 	// rejects a Secret whose data values add up to more than 1 MiB, so this
@@ -117,7 +119,33 @@ type Report struct {
 	// ExtensionsRefused counts the pairs that were refused (see the
 	// manager's log for each key and why).
 	ExtensionsRefused int64 `json:"extensionsRefused"`
+	// Events are the lifecycle events the exporter had not delivered
+	// before. Absent (zero) before version 4.
+	Events Events `json:"events"`
 }
+
+// Events are the lifecycle events of one report.
+type Events struct {
+	Items             []Event `json:"items"`
+	Dropped           int64   `json:"dropped"`
+	LossWindowSeconds int64   `json:"lossWindowSeconds"`
+}
+
+// Event is one lifecycle event.
+type Event struct {
+	Seq         int64  `json:"seq"`
+	Time        string `json:"time"` // RFC 3339, UTC, seconds
+	Type        string `json:"type"`
+	ClusterID   string `json:"clusterId"`
+	FromVersion string `json:"fromVersion"`
+	ToVersion   string `json:"toVersion"`
+	FromNodes   int64  `json:"fromNodes"`
+	ToNodes     int64  `json:"toNodes"`
+}
+
+// MaxEvents is how many events a report carries (events.MaxPerReport);
+// an encoder given more keeps the first ones, and the schema refuses more.
+const MaxEvents = 256
 
 // ClusterStates counts clusters by state.
 type ClusterStates struct {
@@ -162,6 +190,7 @@ func (r *Report) AppendJSON(b []byte) []byte {
 	b = value(jsonutil.AppendKey(b, "nodeStates", false), r.NodeStates)
 	b = value(jsonutil.AppendKey(b, "extensions", false), r.Extensions)
 	b = jsonutil.AppendInt(b, "extensionsRefused", r.ExtensionsRefused, false)
+	b = value(jsonutil.AppendKey(b, "events", false), r.Events)
 	return append(b, '}')
 }
 
@@ -194,6 +223,7 @@ func (r *Report) appendLayout(b []byte, clusters, profiles listWriter) []byte {
 	b = laidOut(jsonutil.LayoutKey(b, 1, "nodeStates", false), r.NodeStates)
 	b = laidOut(jsonutil.LayoutKey(b, 1, "extensions", false), r.Extensions)
 	b = strconv.AppendInt(jsonutil.LayoutKey(b, 1, "extensionsRefused", false), r.ExtensionsRefused, 10)
+	b = laidOut(jsonutil.LayoutKey(b, 1, "events", false), r.Events)
 	return jsonutil.LayoutEnd(b, 0)
 }
 
@@ -241,6 +271,7 @@ var fields = map[string]vocab.Kind{
 	FieldFeatures:                 vocab.Feature,
 	FieldKubernetesVersion:        vocab.Version,
 	FieldClusterKubernetesVersion: vocab.Version,
+	FieldEventVersion:             vocab.Version,
 	FieldClusterDriver:            vocab.Driver,
 	FieldClusterProvider:          vocab.Provider,
 	FieldNodeArch:                 vocab.Arch,
@@ -458,6 +489,7 @@ func (e *Encoder) encode(s *snapshot.Snapshot, limit int) ([]byte, error) {
 	r.ClusterStates = clusterStates(s.Clusters)
 	r.NodeStates = nodeStates(&s.NodeStates)
 	r.Extensions, r.ExtensionsRefused = extensions(s)
+	r.Events = events(&s.Events, o)
 	clusters := e.clusters(s, o) // unsorted: written in order when they fit
 	exact, names := exactProfiles(s, o)
 	profileCounts := profileLevels(exact)
@@ -561,6 +593,56 @@ func extensions(s *snapshot.Snapshot) (map[string]string, int64) {
 		out[e.Key] = e.Value
 	}
 	return out, refused
+}
+
+// events returns the snapshot's events as the report writes them. The
+// event log cleans versions already; they are cleaned again, and counted
+// in otherValues if replaced, so that no snapshot can carry free text out.
+func events(ev *snapshot.Events, o others) Events {
+	out := Events{Items: make([]Event, 0, min(len(ev.Items), MaxEvents)), Dropped: int64(ev.Dropped),
+		LossWindowSeconds: int64(ev.LossWindow / time.Second)}
+	for i := range ev.Items {
+		if i == MaxEvents {
+			break
+		}
+		e := &ev.Items[i]
+		id := e.ClusterID
+		if !isClusterID(id) {
+			id = strings.Repeat("0", IDHexLen) // not a pseudonym: never written as it is
+		}
+		out.Items = append(out.Items, Event{
+			Seq: int64(e.Seq), Time: e.Time.UTC().Format(eventTime), Type: string(e.Type), ClusterID: id,
+			FromVersion: cleanEventVersion(o, e.FromVersion), ToVersion: cleanEventVersion(o, e.ToVersion),
+			FromNodes: int64(max(e.FromNodes, 0)), ToNodes: int64(max(e.ToNodes, 0)),
+		})
+	}
+	return out
+}
+
+// eventTime is the layout of Event.Time.
+const eventTime = "2006-01-02T15:04:05Z"
+
+// FieldEventVersion counts the event versions that were replaced.
+const FieldEventVersion = "event.version"
+
+func cleanEventVersion(o others, v string) string {
+	if v == "" {
+		return ""
+	}
+	return o.clean(FieldEventVersion, v)
+}
+
+// isClusterID reports whether s has the form of a cluster id.
+func isClusterID(s string) bool {
+	if len(s) != IDHexLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func install(in *snapshot.Install, o others) Install {

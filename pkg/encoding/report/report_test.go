@@ -70,6 +70,7 @@ func TestGolden(t *testing.T) {
 // MiB: three profiles exactly, one once memory is bucketed.
 func nearShapes() *snapshot.Snapshot {
 	s := testsnap.Sample()
+	s.Events = snapshot.Events{} // the limit below is for the rest
 	local := &s.Clusters[3]
 	testsnap.ChangeOne(local, 0, func(n *snapshot.Node) { n.MemoryBytes = 15437000 * testsnap.Ki })
 	testsnap.ChangeOne(local, 1, func(n *snapshot.Node) { n.MemoryBytes = 15436000 * testsnap.Ki })
@@ -181,7 +182,7 @@ func TestNoPII(t *testing.T) {
 	s.Clusters[1].Name = "c-m-hostname-prod-db01"
 	s.Install.ServerURL = "https://rancher.secret-corp.example:8443"
 	s.Problems = append(s.Problems, snapshot.Problem{Object: "Node my-secret-cluster/ip-10-1-2-3", Field: "status.nodeName", Err: errors.New("worker-07.secret-corp.example")})
-	for _, limit := range []int{MaxBytes, 3250} { // exact and aggregated forms
+	for _, limit := range []int{MaxBytes, aggregatedLimit} { // exact and aggregated forms
 		out, err := New(testKey).encode(s, limit)
 		if err != nil {
 			t.Fatal(err)
@@ -493,7 +494,7 @@ func TestCapacitySourceNeverArbitrary(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	var e snapshot.Encoder = New(testKey)
-	if e.Format() != "report" || e.SchemaVersion() != "3" {
+	if e.Format() != "report" || e.SchemaVersion() != "4" {
 		t.Errorf("Format, SchemaVersion = %q, %q", e.Format(), e.SchemaVersion())
 	}
 }
@@ -563,11 +564,14 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"/$defs/clusterGroup":  ClusterGroup{},
 		"/$defs/nodeProfile":   NodeProfile{},
 		"/$defs/bucketing":     Bucketing{},
+		"/$defs/events":        Events{},
+		"/$defs/event":         Event{},
 	} {
 		schematest.CheckStruct(t, schema, pointer, reflect.TypeOf(v))
 	}
-	// The document requires the members of version 2 always and those of
-	// version 3 unless it is version 2: together, every field.
+	// The document requires the members of version 2 always, and those
+	// of each later version unless it is an earlier one: together, every
+	// field.
 	var doc struct {
 		Properties map[string]any `json:"properties"`
 		Required   []string       `json:"required"`
@@ -589,12 +593,16 @@ func TestSchemaMatchesTypes(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(doc.Properties)); !slices.Equal(got, fields) {
 		t.Errorf("schema properties %v, Report fields %v", got, fields)
 	}
-	if len(doc.AllOf) != 1 {
-		t.Fatalf("schema allOf has %d entries, want the version condition", len(doc.AllOf))
+	if len(doc.AllOf) != 2 {
+		t.Fatalf("schema allOf has %d entries, want the conditions of versions 3 and 4", len(doc.AllOf))
 	}
-	required := slices.Sorted(slices.Values(append(doc.Required, doc.AllOf[0].Else.Required...)))
+	required := slices.Clone(doc.Required)
+	for _, c := range doc.AllOf {
+		required = append(required, c.Else.Required...)
+	}
+	slices.Sort(required)
 	if !slices.Equal(required, fields) {
-		t.Errorf("schema requires %v (version 3), Report writes %v", required, fields)
+		t.Errorf("schema requires %v (version 4), Report writes %v", required, fields)
 	}
 }
 
@@ -632,8 +640,18 @@ var hostileValues = []string{
 
 // hostile returns the sample with value in every string field the report
 // exports, and the replacements the report must count for it.
+// aggregatedLimit is a size limit that makes the sample's clusters, and
+// those of hostile, aggregated.
+const aggregatedLimit = 3900
+
 func hostile(value string) (*snapshot.Snapshot, map[string]int64) {
 	s := testsnap.Sample()
+	for i := range s.Events.Items {
+		e := &s.Events.Items[i]
+		if e.Type == snapshot.ClusterUpgraded {
+			e.FromVersion, e.ToVersion = value, value
+		}
+	}
 	s.Install.InstallUUID = value
 	s.Install.ClusterUUID = value
 	s.Install.Version = value
@@ -656,6 +674,7 @@ func hostile(value string) (*snapshot.Snapshot, map[string]int64) {
 		FieldFeatures:                 2,
 		FieldClusterKubernetesVersion: c, FieldClusterDriver: c, FieldClusterProvider: c,
 		FieldNodeArch: n, FieldNodeOS: n, FieldNodeRuntime: n, FieldNodeKubeletVersion: n,
+		FieldEventVersion: 2,
 	}
 }
 
@@ -664,7 +683,7 @@ func hostile(value string) (*snapshot.Snapshot, map[string]int64) {
 // aggregated form, and that no part of it reaches the payload.
 func TestHostileValuesBecomeOther(t *testing.T) {
 	for _, value := range hostileValues {
-		for _, limit := range []int{MaxBytes, 3250} {
+		for _, limit := range []int{MaxBytes, aggregatedLimit} {
 			t.Run(fmt.Sprintf("%s/limit-%d", value, limit), func(t *testing.T) {
 				s, wantCounts := hostile(value)
 				// This starts with v1.MINOR, which is all a profile
@@ -796,7 +815,7 @@ func TestSchemaRefusesHostileValues(t *testing.T) {
 		}
 	}
 	// Aggregated payloads carry the same fields in clusterGroups.
-	aggregated, err := New(testKey).encode(testsnap.Sample(), 3250)
+	aggregated, err := New(testKey).encode(testsnap.Sample(), aggregatedLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -852,4 +871,43 @@ func TestSchemaStatesVocab(t *testing.T) {
 		t.Errorf("schema otherValues admits %v, the encoder counts %v", got, want)
 	}
 	schematest.CheckStringsBounded(t, schema)
+}
+
+// TestEventsAreCleaned checks that an event can carry no free text out: a
+// cluster id that is not a pseudonym is written as zeros, a version that
+// is free text as "other" (counted), negative counts as 0, and no more
+// than MaxEvents are written.
+func TestEventsAreCleaned(t *testing.T) {
+	s := testsnap.Sample()
+	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.FixedZone("CET", 3600))
+	s.Events = snapshot.Events{Items: []snapshot.Event{
+		{Seq: 1, Time: at, Type: snapshot.ClusterUpgraded, ClusterID: "c-m-prod-db01.corp.example", FromVersion: "v1.30.1", ToVersion: "v1.31.0+db01.corp.example"},
+		{Seq: 2, Time: at, Type: snapshot.NodePoolShrunk, ClusterID: strings.Repeat("ab", 16), FromNodes: -3, ToNodes: 2},
+	}}
+	for i := range MaxEvents {
+		s.Events.Items = append(s.Events.Items, snapshot.Event{Seq: uint64(i + 3), Time: at, Type: snapshot.NodePoolGrown, ClusterID: strings.Repeat("cd", 16), ToNodes: i})
+	}
+	out, err := New(testKey).Encode(s, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{"prod", "db01", "corp.example", "c-m-"} {
+		if bytes.Contains(out, []byte(leak)) {
+			t.Errorf("payload contains %q", leak)
+		}
+	}
+	r := decode(t, out)
+	ev := r.Events.Items
+	if len(ev) != MaxEvents {
+		t.Fatalf("%d events written, want %d", len(ev), MaxEvents)
+	}
+	if ev[0].ClusterID != strings.Repeat("0", IDHexLen) || ev[0].Time != "2026-12-01T07:00:00Z" || ev[0].FromVersion != "v1.30.1" || ev[0].ToVersion != "other" {
+		t.Errorf("first event = %+v", ev[0])
+	}
+	if ev[1].ClusterID != strings.Repeat("ab", 16) || ev[1].FromNodes != 0 || ev[1].ToNodes != 2 {
+		t.Errorf("second event = %+v", ev[1])
+	}
+	if r.OtherValues[FieldEventVersion] != 1 {
+		t.Errorf("otherValues[%s] = %d, want 1", FieldEventVersion, r.OtherValues[FieldEventVersion])
+	}
 }

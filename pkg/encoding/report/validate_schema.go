@@ -67,15 +67,20 @@ func all(n int) uint32 { return 1<<n - 1 }
 
 var reportMembers = []string{
 	"schemaVersion", "install", "totals", "clusters", "clustersAggregated", "clusterGroups", "nodeProfiles", "bucketing", "otherValues",
-	// Version 3 only.
+	// Since version 3.
 	"clusterStates", "nodeStates", "extensions", "extensionsRefused",
+	// Since version 4.
+	"events",
 }
 
-// v2Members is the number of members of version 2, all required; version 3
-// requires the rest too, and version 2 admits none of them.
+// membersOf is, by version, how many of reportMembers it has, all
+// required; it admits none of the others.
+var membersOf = map[string]int{Version2: 9, Version3: 13, Version: 14}
+
+// v2Members is the number of members of version 2.
 const v2Members = 9
 
-var schemaVersions = []string{Version2, Version}
+var schemaVersions = []string{Version2, Version3, Version}
 
 func (p *parser) report(r *Report) bool {
 	var seen uint32
@@ -129,22 +134,27 @@ func (p *parser) report(r *Report) bool {
 		case 11:
 			r.Extensions = map[string]string{}
 			return p.extensions(r.Extensions)
-		default:
+		case 12:
 			var ok bool
 			r.ExtensionsRefused, ok = p.integer(0)
 			return ok
+		default:
+			r.Events = Events{}
+			return p.events(&r.Events)
 		}
 	})
 	if !ok {
 		return false
 	}
-	// Version 2 has none of the later members, version 3 all of them.
+	// Each version has its members and none of the later ones. The first
+	// member (schemaVersion) is required, so the version is known here.
+	n := membersOf[r.SchemaVersion]
 	for k := v2Members; k < len(reportMembers); k++ {
 		switch has := seen&(1<<k) != 0; {
-		case r.SchemaVersion == Version2 && has:
+		case k >= n && has:
 			p.push(reportMembers[k])
-			return p.invalid("not a member of schema version %s", Version2)
-		case r.SchemaVersion != Version2 && !has:
+			return p.invalid("not a member of schema version %s", r.SchemaVersion)
+		case k < n && !has:
 			return p.invalid("missing property %s", quote(reportMembers[k]))
 		}
 	}
@@ -374,7 +384,7 @@ func (p *parser) bucketing(b *Bucketing) bool {
 
 // otherValuesMembers are the fields OtherValues may count, sorted.
 var otherValuesMembers = []string{
-	FieldClusterDriver, FieldClusterKubernetesVersion, FieldClusterProvider,
+	FieldClusterDriver, FieldClusterKubernetesVersion, FieldClusterProvider, FieldEventVersion,
 	FieldClusterUUID, FieldFeatures, FieldGitCommit, FieldInstallUUID, FieldKubernetesVersion, FieldVersion,
 	FieldNodeArch, FieldNodeKubeletVersion, FieldNodeOS, FieldNodeRuntime,
 }
@@ -469,4 +479,67 @@ func (p *parser) extensions(m map[string]string) bool {
 		return p.invalid("maxProperties: got %d, want %d", len(m), MaxExtensions)
 	}
 	return true
+}
+
+var eventsMembers = []string{"items", "dropped", "lossWindowSeconds"}
+
+func (p *parser) events(e *Events) bool {
+	return p.object(eventsMembers, all(len(eventsMembers)), func(k int) bool {
+		var ok bool
+		switch k {
+		case 0:
+			e.Items = []Event{}
+			ok = p.array(func(i int) bool {
+				if i == MaxEvents {
+					return p.invalid("maxItems: got more than %d", MaxEvents)
+				}
+				e.Items = append(e.Items, Event{})
+				return p.event(&e.Items[len(e.Items)-1])
+			})
+		case 1:
+			e.Dropped, ok = p.integer(0)
+		default:
+			e.LossWindowSeconds, ok = p.integer(0)
+		}
+		return ok
+	})
+}
+
+var (
+	eventMembers = []string{"seq", "time", "type", "clusterId", "fromVersion", "toVersion", "fromNodes", "toNodes"}
+	enumEvent    = []string{"clusterCreated", "clusterDeleted", "clusterUpgraded", "nodePoolGrown", "nodePoolShrunk"}
+	eventTimeRE  = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
+)
+
+func (p *parser) event(e *Event) bool {
+	return p.object(eventMembers, all(len(eventMembers)), func(k int) bool {
+		var ok bool
+		switch k {
+		case 0:
+			e.Seq, ok = p.integer(1)
+		case 1:
+			if e.Time, ok = p.str(); !ok {
+				return false
+			}
+			if n := len([]rune(e.Time)); n > len(eventTime) {
+				return p.invalid("maxLength: got %d, want %d", n, len(eventTime))
+			}
+			if !eventTimeRE.MatchString(e.Time) {
+				return p.invalid("%s does not match the pattern of an event time", quote(clip(e.Time, 40)))
+			}
+		case 2:
+			e.Type, ok = p.enum(enumEvent)
+		case 3:
+			e.ClusterID, ok = p.clusterID()
+		case 4:
+			e.FromVersion, ok = p.pattern(patVersion)
+		case 5:
+			e.ToVersion, ok = p.pattern(patVersion)
+		case 6:
+			e.FromNodes, ok = p.integer(0)
+		default:
+			e.ToNodes, ok = p.integer(0)
+		}
+		return ok
+	})
 }

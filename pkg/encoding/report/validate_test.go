@@ -159,9 +159,11 @@ func TestValidatorMatchesSchema(t *testing.T) {
       "harvester",
       "multi-cluster-management"
     ]`, `"features": []`),
-		"otherValues with every field":         v(`"otherValues": {}`, `"otherValues": {"cluster.driver":1,"cluster.kubernetesVersion":2,"cluster.provider":3,"install.clusterUUID":1,"install.features":1,"install.gitCommit":1,"install.installUUID":1,"install.kubernetesVersion":1,"install.version":1,"node.arch":1,"node.kubeletVersion":1,"node.os":1,"node.runtime":1}`),
+		"otherValues with every field":         v(`"otherValues": {}`, `"otherValues": {"cluster.driver":1,"cluster.kubernetesVersion":2,"cluster.provider":3,"install.clusterUUID":1,"install.features":1,"install.gitCommit":1,"install.installUUID":1,"install.kubernetesVersion":1,"install.version":1,"node.arch":1,"node.kubeletVersion":1,"node.os":1,"node.runtime":1,"event.version":1}`),
 		"empty strings where allowed":          v(`"version": "v2.12.1"`, `"version": ""`),
 		"schema version 2":                     v2,
+		"schema version 3":                     version3(t, sample),
+		"256 events":                           v(`"items": [`, `"items": [`+manyEvents(253)+`,`),
 		"64 extensions":                        v(`"team": "platform"`, manyExtensions(63)),
 		"an extension value that is a version": v(`"team": "platform"`, `"team": "v1.32.4+rke2r1"`),
 		"an extension key of a long prefix":    v(`"team": "platform"`, `"`+strings.Repeat("a", 63)+`.`+strings.Repeat("b", 63)+`/team": "platform"`),
@@ -178,15 +180,27 @@ func TestValidatorMatchesSchema(t *testing.T) {
 		name, at string
 		doc      []byte
 	}{
-		{"not JSON", "", []byte(`{"schemaVersion": "3",`)},
+		{"not JSON", "", []byte(`{"schemaVersion": "4",`)},
 		{"empty", "", nil},
 		{"trailing data", "", append(append([]byte(nil), sample...), "{}"...)},
 		{"trailing garbage after a schema error", "", append(v(nodes, `"nodes": -1,`), ']')},
 		{"a syntax error after a schema error", "", v(`"bucketing": {`, `"bucketing": {,`)},
 		{"an array", "at /:", []byte(`[]`)},
-		{"wrong schemaVersion", "at /schemaVersion:", v(`"schemaVersion": "3"`, `"schemaVersion": "1"`)},
-		{"schemaVersion a number", "at /schemaVersion:", v(`"schemaVersion": "3"`, `"schemaVersion": 3`)},
-		{"version 2 with a version 3 member", "at /", v(`"schemaVersion": "3"`, `"schemaVersion": "2"`)},
+		{"wrong schemaVersion", "at /schemaVersion:", v(`"schemaVersion": "4"`, `"schemaVersion": "1"`)},
+		{"schemaVersion a number", "at /schemaVersion:", v(`"schemaVersion": "4"`, `"schemaVersion": 4`)},
+		{"version 2 with a version 3 member", "at /", variant(t, version3(t, sample), `"schemaVersion": "3"`, `"schemaVersion": "2"`)},
+		{"version 3 with events", "at /", v(`"schemaVersion": "4"`, `"schemaVersion": "3"`)},
+		{"version 4 without events", "at /:", v(`"events"`, `"eventsX"`)},
+		{"an event seq of 0", "at /events/items/0/seq:", v(`"seq":3`, `"seq":0`)},
+		{"an unknown event type", "at /events/items/0/type:", v(`"type":"clusterCreated"`, `"type":"clusterRenamed"`)},
+		{"an event time with a zone", "at /events/items/0/time:", v(`"2026-11-30T09:15:00Z"`, `"2026-11-30T09:15:00+01:00"`)},
+		{"an event time that is free text", "at /events/items/0/time:", v(`"2026-11-30T09:15:00Z"`, `"db1.corp.example"`)},
+		{"an event cluster id that is a name", "at /events/items/0/clusterId:", v(`"clusterId":"7f0c3b1e9a2d4c5b8e6f1a0b2c3d4e5f"`, `"clusterId":"c-m-8kq2x7vd"`)},
+		{"an event version that is a host name", "at /events/items/1/toVersion:", v(`"toVersion":"v1.31.5"`, `"toVersion":"db1.corp.example"`)},
+		{"a negative event node count", "at /events/items/2/toNodes:", v(`"toNodes":4`, `"toNodes":-4`)},
+		{"an unknown event member", "at /events/items/0:", v(`"seq":3`, `"seq":3,"clusterName":"prod"`)},
+		{"a negative dropped count", "at /events/dropped:", v(`"dropped": 2`, `"dropped": -2`)},
+		{"too many events", "at /events/items", v(`"items": [`, `"items": [`+manyEvents(257)+`,`)},
 		{"version 3 without clusterStates", "at /:", v(`"clusterStates"`, `"clusterStatesX"`)},
 		{"version 3 without extensionsRefused", "at /:", variant(t, variant(t, v2, `"schemaVersion": "2"`, `"schemaVersion": "3"`), `"otherValues": {}`, `"otherValues": {}, "clusterStates": {"ready":0,"notReady":0,"provisioning":0,"upgrading":0,"unavailable":0}, "nodeStates": {"all":{"ready":0,"notReady":0,"unknown":0},"controlPlane":{"ready":0,"notReady":0,"unknown":0},"etcd":{"ready":0,"notReady":0,"unknown":0},"worker":{"ready":0,"notReady":0,"unknown":0}}, "extensions": {}`)},
 		{"a negative cluster state count", "at /clusterStates/upgrading:", v(`"upgrading": 1`, `"upgrading": -1`)},
@@ -288,7 +302,30 @@ func version2(t testing.TB, doc []byte) []byte {
 	if !ok {
 		t.Fatal("the document has no clusterStates")
 	}
-	return append(bytes.Replace(head, []byte(`"schemaVersion": "3"`), []byte(`"schemaVersion": "2"`), 1), "\n}\n"...)
+	return append(bytes.Replace(head, []byte(`"schemaVersion": "4"`), []byte(`"schemaVersion": "2"`), 1), "\n}\n"...)
+}
+
+// version3 turns a version 4 document into version 3: no events.
+func version3(t testing.TB, doc []byte) []byte {
+	t.Helper()
+	head, _, ok := bytes.Cut(doc, []byte(`,
+  "events"`))
+	if !ok {
+		t.Fatal("the document has no events")
+	}
+	return append(bytes.Replace(head, []byte(`"schemaVersion": "4"`), []byte(`"schemaVersion": "3"`), 1), "\n}\n"...)
+}
+
+// manyEvents writes n events, to put before the others.
+func manyEvents(n int) string {
+	var sb strings.Builder
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"seq":%d,"time":"2026-11-30T09:15:00Z","type":"nodePoolGrown","clusterId":"7f0c3b1e9a2d4c5b8e6f1a0b2c3d4e5f","fromVersion":"","toVersion":"","fromNodes":%d,"toNodes":%d}`, i+1, i, i+1)
+	}
+	return sb.String()
 }
 
 // manyExtensions writes n extension members, to replace one.
@@ -301,6 +338,31 @@ func manyExtensions(n int) string {
 		fmt.Fprintf(&sb, `"key-%02d": "v%d"`, i, i)
 	}
 	return sb.String()
+}
+
+func TestDecodeReadsVersion3(t *testing.T) {
+	r, err := Decode(version3(t, readGolden(t, "sample")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SchemaVersion != Version3 || r.Events.Items != nil || len(r.Extensions) != 2 || r.Totals.Clusters != 4 {
+		t.Errorf("Decode of version 3 = schemaVersion %q, events %+v, extensions %v, totals %+v", r.SchemaVersion, r.Events, r.Extensions, r.Totals)
+	}
+}
+
+func TestDecodeReadsEvents(t *testing.T) {
+	r, err := Decode(readGolden(t, "sample"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Events{Dropped: 2, LossWindowSeconds: 10, Items: []Event{
+		{Seq: 3, Time: "2026-11-30T09:15:00Z", Type: "clusterCreated", ClusterID: "7f0c3b1e9a2d4c5b8e6f1a0b2c3d4e5f", ToVersion: "v1.31.9+rke2r1", ToNodes: 3},
+		{Seq: 4, Time: "2026-11-30T09:35:00Z", Type: "clusterUpgraded", ClusterID: "0b5e2d7c9f1a3e4d6c8b0a2f4e6d8c1a", FromVersion: "v1.30.9", ToVersion: "v1.31.5"},
+		{Seq: 5, Time: "2026-11-30T09:57:00Z", Type: "nodePoolGrown", ClusterID: "7f0c3b1e9a2d4c5b8e6f1a0b2c3d4e5f", FromNodes: 3, ToNodes: 4},
+	}}
+	if !reflect.DeepEqual(r.Events, want) {
+		t.Errorf("events = %+v\nwant %+v", r.Events, want)
+	}
 }
 
 func TestDecodeReadsVersion2(t *testing.T) {

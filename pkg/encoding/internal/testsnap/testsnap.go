@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
 )
@@ -99,7 +100,24 @@ func Sample() *snapshot.Snapshot {
 	s.NodeStates.Add(snapshot.ReadinessUnknown, false, false, false, 1)
 	s.Extensions = []snapshot.Extension{{Key: "example.com/tier", Value: "gold"}, {Key: "team", Value: "platform"}}
 	s.ExtensionsRefused = 1
+	s.Events = SampleEvents()
 	return s
+}
+
+// SampleEvents are the events the sample carries: a cluster created with
+// three nodes, the AKS cluster's upgrade and a node pool grown, after two
+// events the buffer dropped.
+func SampleEvents() snapshot.Events {
+	t := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
+	return snapshot.Events{
+		Items: []snapshot.Event{
+			{Seq: 3, Time: t, Type: snapshot.ClusterCreated, ClusterID: "7f0c3b1e9a2d4c5b8e6f1a0b2c3d4e5f", ToVersion: "v1.31.9+rke2r1", ToNodes: 3},
+			{Seq: 4, Time: t.Add(20 * time.Minute), Type: snapshot.ClusterUpgraded, ClusterID: "0b5e2d7c9f1a3e4d6c8b0a2f4e6d8c1a", FromVersion: "v1.30.9", ToVersion: "v1.31.5"},
+			{Seq: 5, Time: t.Add(42 * time.Minute), Type: snapshot.NodePoolGrown, ClusterID: "7f0c3b1e9a2d4c5b8e6f1a0b2c3d4e5f", FromNodes: 3, ToNodes: 4},
+		},
+		Dropped:    2,
+		LossWindow: 10 * time.Second,
+	}
 }
 
 func sample() *snapshot.Snapshot {
