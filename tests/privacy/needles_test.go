@@ -19,10 +19,10 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
-// fixtures are the installations the test renders, under testdata. Every
+// fixtureFiles are the installations the test renders, under testdata. Every
 // string they hold is identifying unless exportedOnPurpose lists it; a new
 // file is one line here.
-var fixtures = []string{
+var fixtureFiles = []string{
 	"testdata/installation.yaml",
 	"testdata/other-installation.yaml",
 }
@@ -87,7 +87,7 @@ type needle struct {
 func collectNeedles(t *testing.T) []needle {
 	t.Helper()
 	var raw []needle
-	for _, path := range fixtures {
+	for _, path := range fixtureFiles {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

@@ -183,9 +183,9 @@ func payloadCommand(format string, edit func(t *testing.T, o *cli.PayloadOptions
 func diffWithOther(format string) func(t *testing.T, o *cli.PayloadOptions, in *input) {
 	return func(t *testing.T, o *cli.PayloadOptions, in *input) {
 		t.Helper()
-		other := fixtures[0]
+		other := fixtureFiles[0]
 		if in.fixture == other {
-			other = fixtures[1]
+			other = fixtureFiles[1]
 		}
 		oo := payloadOptions(in, format)
 		oo.FromFile = other

@@ -35,7 +35,7 @@ func TestNoIdentifyingDataInAnyOutput(t *testing.T) {
 	if len(needles) < 50 {
 		t.Fatalf("only %d identifying strings in the fixtures: is the fixture read?", len(needles))
 	}
-	for _, fixture := range fixtures {
+	for _, fixture := range fixtureFiles {
 		for _, mode := range modes {
 			for _, o := range allOutputs() {
 				t.Run(fixture+"/"+mode+"/"+o.name, func(t *testing.T) {
@@ -126,12 +126,12 @@ func TestTheSearchFindsPlantedLeaks(t *testing.T) {
 		})
 	}
 	t.Run("scc output without the server URL", func(t *testing.T) {
-		if f := findLeaks([]byte(`{"server_url":""}`), needles, serverURLs[fixtures[0]], false); len(f) == 0 {
+		if f := findLeaks([]byte(`{"server_url":""}`), needles, serverURLs[fixtureFiles[0]], false); len(f) == 0 {
 			t.Error("an scc payload without its server URL passed")
 		}
 	})
 	t.Run("scc output with the normalized URL only", func(t *testing.T) {
-		if f := findLeaks([]byte(`{"server_url":"https://rancher.example.com:8443/path"}`), needles, serverURLs[fixtures[0]], false); len(f) != 0 {
+		if f := findLeaks([]byte(`{"server_url":"https://rancher.example.com:8443/path"}`), needles, serverURLs[fixtureFiles[0]], false); len(f) != 0 {
 			t.Errorf("the normalized server URL is a finding: %v", f)
 		}
 	})
@@ -191,7 +191,7 @@ func idsOf(t *testing.T, payload []byte) ([]string, string) {
 func TestPseudonymsStableAcrossRestartsDifferentBetweenInstalls(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			fixture := fixtures[0]
+			fixture := fixtureFiles[0]
 			install1 := fake.NewClientset()
 			id1, file1 := newIdentity(t, install1)
 			first := &input{fixture: fixture, mode: mode, id: id1, identityFile: file1, now: testNow}
