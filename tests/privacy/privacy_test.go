@@ -66,20 +66,24 @@ func TestNoIdentifyingDataInAnyOutput(t *testing.T) {
 }
 
 // findLeaks returns a message for every needle found in out. When wantURL
-// is set, out must carry it; its occurrences are then taken out before
-// the search, so the host it names may appear there and nowhere else. The
-// other fixtures' normalized server URLs may appear in a --diff output of
-// the scc format, which shows the other payload's values.
+// is set, out must carry it; its occurrences as a whole value (quoted, or
+// a line of its own once JSON strings are undone) are then taken out
+// before the search, so the host it names may appear there and nowhere
+// else, not even in a longer URL. The other fixtures' normalized server
+// URLs may appear in a --diff output of the scc format, which shows the
+// other payload's values.
 func findLeaks(out []byte, needles []needle, wantURL string, diff bool) []string {
-	text := searchable(out)
+	text := "\n" + searchable(out) + "\n"
 	var found []string
 	if wantURL != "" {
-		if !strings.Contains(text, strings.ToLower(wantURL)) {
+		if !wholeValue(wantURL).MatchString(text) {
 			found = append(found, fmt.Sprintf("the scc output does not carry the server URL %q", wantURL))
 		}
 		for _, u := range serverURLs {
 			if u == wantURL || diff {
-				text = strings.ReplaceAll(text, strings.ToLower(u), "[the server url]")
+				for re := wholeValue(u); re.MatchString(text); {
+					text = re.ReplaceAllString(text, "${1}[the server url]${2}")
+				}
 			}
 		}
 	}
@@ -89,6 +93,12 @@ func findLeaks(out []byte, needles []needle, wantURL string, diff bool) []string
 		}
 	}
 	return found
+}
+
+// wholeValue matches u, lowercased, as a whole value: between quotes or
+// line ends.
+func wholeValue(u string) *regexp.Regexp {
+	return regexp.MustCompile(`(["\n])` + regexp.QuoteMeta(strings.ToLower(u)) + `(["\n])`)
 }
 
 // isDiff reports whether o compares with the other fixture's payload, whose
@@ -128,6 +138,12 @@ func TestTheSearchFindsPlantedLeaks(t *testing.T) {
 	t.Run("scc output without the server URL", func(t *testing.T) {
 		if f := findLeaks([]byte(`{"server_url":""}`), needles, serverURLs[fixtureFiles[0]], false); len(f) == 0 {
 			t.Error("an scc payload without its server URL passed")
+		}
+	})
+	t.Run("scc output with the server URL in a longer one", func(t *testing.T) {
+		out := `{"server_url":"https://rancher.example.com:8443/path","hostname":"https://rancher.example.com:8443/path/x"}`
+		if f := findLeaks([]byte(out), needles, serverURLs[fixtureFiles[0]], false); len(f) == 0 {
+			t.Error("a longer URL of the server's host passed")
 		}
 	})
 	t.Run("scc output with the normalized URL only", func(t *testing.T) {
