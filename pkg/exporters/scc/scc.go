@@ -55,6 +55,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding"
 	sccenc "github.com/rancher/telemetry-manager/pkg/encoding/scc"
 	"github.com/rancher/telemetry-manager/pkg/manager"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -129,13 +130,20 @@ type Options struct {
 	Jitter func(max time.Duration) time.Duration
 	// OnState is called with the state after every run.
 	OnState func(state string)
+	// Encoder renders the hwinfo sent to SCC and the offline request's
+	// system information; default the scc encoder. Its format must be
+	// scc: every payload must pass the scc schema before it is sent or
+	// written.
+	Encoder snapshot.Encoder
 	Clock   clock.PassiveClock
 	Log     *logrus.Entry
 }
 
 // Exporter registers the installation with SCC.
 type Exporter struct {
-	opts   Options
+	opts Options
+	// enc is opts.Encoder validating every payload against the scc schema.
+	enc    snapshot.Encoder
 	client *http.Client
 	store  *credStore
 	log    *logrus.Entry
@@ -191,7 +199,13 @@ func New(opts Options) (*Exporter, error) {
 	if opts.OnState == nil {
 		opts.OnState = func(string) {}
 	}
+	if opts.Encoder == nil {
+		opts.Encoder = sccenc.Encoder{}
+	}
 	var errs []error
+	if f := opts.Encoder.Format(); f != sccenc.FormatName {
+		errs = append(errs, fmt.Errorf("scc exporter: encoder of format %q: SCC takes the %s payload", f, sccenc.FormatName))
+	}
 	if opts.Entry == nil || opts.Secrets == nil || opts.ConfigMaps == nil {
 		errs = append(errs, errors.New("scc exporter: entry cache, Secrets and ConfigMaps clients are required"))
 	}
@@ -207,6 +221,7 @@ func New(opts Options) (*Exporter, error) {
 	}
 	return &Exporter{
 		opts:   opts,
+		enc:    encoding.Validating(opts.Encoder),
 		client: client,
 		store:  &credStore{secrets: opts.Secrets, namespace: opts.Namespace, name: CredentialsSecretName},
 		log:    opts.Log.WithField("secret", opts.Namespace+"/"+EntrySecretName),
@@ -328,7 +343,9 @@ func (e *Exporter) reconcile(ctx context.Context, s *snapshot.Snapshot, st *Stat
 	if err != nil {
 		return manager.Permanent(fmt.Errorf("scc exporter: %w: SCC accepts only X.Y.Z product versions, so nothing was sent", err))
 	}
-	payload, err := sccenc.Encoder{}.Encode(s, e.opts.Clock.Now())
+	// Validated: a payload the schema refuses (a string no cleaning rule
+	// allows) is neither sent nor written.
+	payload, err := e.enc.Encode(s, e.opts.Clock.Now())
 	if err != nil {
 		return manager.Permanent(fmt.Errorf("scc exporter: encoding the scc payload: %w", err))
 	}

@@ -1,6 +1,7 @@
 package scc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/rancher/telemetry-manager/pkg/encoding"
+	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	sccenc "github.com/rancher/telemetry-manager/pkg/encoding/scc"
 	"github.com/rancher/telemetry-manager/pkg/exporters/scc/scctest"
 	"github.com/rancher/telemetry-manager/pkg/manager"
@@ -571,5 +574,46 @@ func TestTokenOfACallCutByShutdownIsStored(t *testing.T) {
 	f.mustExport(snap(4))
 	if n := f.onlySystem().Keepalives; n != 2 {
 		t.Errorf("%d keepalives after the restart, want 2", n)
+	}
+}
+
+// leakyEncoder is the scc encoder with a cleaning rule gone wrong: the
+// server URL keeps its user information.
+type leakyEncoder struct{ sccenc.Encoder }
+
+func (leakyEncoder) Encode(s *snapshot.Snapshot, now time.Time) ([]byte, error) {
+	b, err := sccenc.Encoder{}.Encode(s, now)
+	return bytes.Replace(b, []byte(`"https://`), []byte(`"https://user:secret@`), 1), err
+}
+
+func TestPayloadTheSchemaRefusesIsNeitherSentNorWritten(t *testing.T) {
+	for _, mode := range []string{ModeOnline, ModeOffline} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t)
+			f.exp = f.newExporter(Options{Encoder: leakyEncoder{}})
+			f.setEntry(map[string]string{KeyRegCode: regCode, KeyRegistrationURL: f.srv.URL, KeyRegistrationType: mode})
+			err := f.export(snap(2))
+			if !errors.Is(err, encoding.ErrInvalidPayload) {
+				t.Fatalf("export: %v, want an error wrapping encoding.ErrInvalidPayload", err)
+			}
+			if kind, _ := retryKindOf(err); kind != manager.KindPermanent {
+				t.Errorf("retry kind %v, want permanent", kind)
+			}
+			if n := len(f.srv.Requests()); n != 0 {
+				t.Errorf("%d requests reached SCC", n)
+			}
+			_, err = f.kube.CoreV1().Secrets(testNS).Get(context.Background(), OfflineRequestSecretName, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("offline request Secret: %v, want NotFound", err)
+			}
+		})
+	}
+}
+
+func TestEncoderOfAnotherFormatIsRefused(t *testing.T) {
+	kube := fake.NewClientset()
+	_, err := New(Options{Entry: entryCache{kube}, Secrets: kube.CoreV1(), ConfigMaps: kube.CoreV1(), Encoder: report.New([]byte("0123456789abcdef"))})
+	if err == nil {
+		t.Fatal("an exporter with a report encoder was built")
 	}
 }

@@ -16,11 +16,13 @@
 package scctest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +37,9 @@ import (
 const Accept = "application/json,application/vnd.scc.suse.com.v4+json"
 
 var versionPattern = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+
+// maxBody bounds the request body the server reads and records.
+const maxBody = 4 << 20
 
 // System is a system as the server knows it.
 type System struct {
@@ -60,6 +65,9 @@ type Product struct {
 type Request struct {
 	Method, Path string
 	Status       int
+	// Header and Body are the request's headers and body, as sent.
+	Header http.Header
+	Body   []byte
 }
 
 type failure struct {
@@ -153,7 +161,8 @@ func copySystems(systems []*System) []System {
 	return out
 }
 
-// Requests returns the requests received, in order.
+// Requests returns the requests received, in order, with their headers and
+// bodies.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,8 +187,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.hook != nil {
 		s.hook(r.Method, r.URL.Path)
 	}
-	s.route(rec, r)
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: rec.status})
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		answer(rec, http.StatusBadRequest, map[string]string{"error": "reading the body: " + err.Error()})
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.route(rec, r)
+	}
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: rec.status, Header: r.Header.Clone(), Body: body})
 }
 
 type recorder struct {

@@ -78,3 +78,20 @@ func TestServerChecksHeadersAuthAndTokens(t *testing.T) {
 		t.Errorf("unknown path: %d, want 404", r.StatusCode)
 	}
 }
+
+func TestRequestsRecordHeadersAndBodies(t *testing.T) {
+	s := New("CODE")
+	defer s.Close()
+	hw := map[string]any{"hostname": "https://rancher.example.com", "hwinfo": map[string]any{"version": "2.12.1"}}
+	if r := call(t, s, "POST", "/connect/subscriptions/systems", "Token token=CODE", "", hw, Accept); r.StatusCode != http.StatusCreated {
+		t.Fatalf("announce: %d, want 201: the recorded body must still reach the handler", r.StatusCode)
+	}
+	reqs := s.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests recorded, want 1", len(reqs))
+	}
+	want, _ := json.Marshal(hw)
+	if got := reqs[0]; !bytes.Equal(got.Body, want) || got.Header.Get("Authorization") != "Token token=CODE" {
+		t.Errorf("recorded body %s and Authorization %q, want %s and the token", got.Body, got.Header.Get("Authorization"), want)
+	}
+}
