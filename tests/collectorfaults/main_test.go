@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/rancher/telemetry-manager/pkg/collector/server"
+	"github.com/rancher/telemetry-manager/pkg/collector/store"
 	"github.com/rancher/telemetry-manager/pkg/encoding/report"
 	"github.com/rancher/telemetry-manager/pkg/protocol"
 	"github.com/rancher/telemetry-manager/pkg/snapshot"
@@ -212,10 +213,10 @@ func keysFile(t *testing.T) string {
 	return path
 }
 
-// runCollector runs the collector as telemetry-collector does (server.Run)
-// on a free port with database, and returns its address and its log. The
-// test's end stops it.
-func runCollector(t *testing.T, database string, open server.OpenFunc) (string, *syncBuffer) {
+// runCollector runs the collector as telemetry-collector does (server.Run,
+// the store with its default options) on a free port with database, and
+// returns its address and its log. The test's end stops it.
+func runCollector(t *testing.T, database string) (string, *syncBuffer) {
 	t.Helper()
 	o := server.NewOptions()
 	o.Listen = freeAddr(t)
@@ -230,9 +231,13 @@ func runCollector(t *testing.T, database string, open server.OpenFunc) (string, 
 	l := logrus.New()
 	l.SetLevel(logrus.DebugLevel)
 	l.SetOutput(logs)
+	log := logrus.NewEntry(l)
+	open := func(ctx context.Context, spec string) (store.Store, error) {
+		return store.Open(ctx, spec, store.NewOptions(), log.WithField("component", "store"))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, o, open, logrus.NewEntry(l)) }()
+	go func() { done <- server.Run(ctx, o, open, log) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
