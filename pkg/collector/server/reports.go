@@ -37,6 +37,7 @@ const (
 	reasonIdempotencyKey = "idempotency-key"
 	reasonRate           = "rate"
 	reasonStore          = "store"
+	reasonStoreFull      = "store-full"
 )
 
 // rejection is a refused request: its status, its metric reason and the
@@ -88,6 +89,13 @@ func (s *Server) postReport(w http.ResponseWriter, r *http.Request) {
 		Gzip:           d.gzip,
 	})
 	s.observe("insert", start, err)
+	if errors.Is(err, store.ErrFull) {
+		// Nothing was committed; the sender retries with backoff, and the
+		// store takes reports again once the operator freed space.
+		s.cfg.Log.WithError(err).Error("storing a report failed: the database's disk is full")
+		s.refuse(w, &rejection{status: http.StatusInsufficientStorage, reason: reasonStoreFull, msg: "the collector's database is out of disk space; retry later", retryAfter: storeRetryAfter})
+		return
+	}
 	if err != nil {
 		// Unknown whether it was committed: the sender retries later with
 		// the same idempotency key, which the store deduplicates.

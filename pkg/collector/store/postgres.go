@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 )
@@ -247,9 +248,22 @@ func (p *Postgres) Insert(ctx context.Context, r Report) (Result, error) {
 	// ctx, a batch within postgresBatchTimeout.
 	<-req.done
 	if req.err != nil {
-		return Result{}, fmt.Errorf("inserting report: %w", req.err)
+		return Result{}, fmt.Errorf("inserting report: %w", postgresFull(req.err))
 	}
 	return req.res, nil
+}
+
+// postgresDiskFull is the SQLSTATE of disk_full.
+const postgresDiskFull = "53100"
+
+// postgresFull marks err with ErrFull when PostgreSQL failed for lack of
+// disk space.
+func postgresFull(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == postgresDiskFull {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
 }
 
 // writeLoop commits the Inserts of p.reqs in batches of what is waiting

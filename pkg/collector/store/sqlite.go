@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // SQLiteOptions tunes the SQLite store.
@@ -278,9 +279,19 @@ func (s *SQLite) Insert(ctx context.Context, r Report) (Result, error) {
 	// skips requests whose context ended before their transaction began.
 	<-req.done
 	if req.err != nil {
-		return Result{}, fmt.Errorf("inserting report: %w", req.err)
+		return Result{}, fmt.Errorf("inserting report: %w", sqliteFull(req.err))
 	}
 	return req.res, nil
+}
+
+// sqliteFull marks err with ErrFull when SQLite failed for lack of space
+// (SQLITE_FULL, which SQLite also returns for ENOSPC on a write).
+func sqliteFull(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
 }
 
 // sqliteCheckpointReports is how many committed reports wake the

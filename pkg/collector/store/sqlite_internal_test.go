@@ -142,8 +142,8 @@ func TestSQLiteFullDisk(t *testing.T) {
 
 	t.Run("insert that does not fit fails and stores nothing", func(t *testing.T) {
 		_, err := s.Insert(ctx, report("big", 256<<10))
-		if !isFull(err) {
-			t.Fatalf("insert into a full database: %v, want SQLITE_FULL", err)
+		if !isFull(err) || !errors.Is(err, ErrFull) {
+			t.Fatalf("insert into a full database: %v, want SQLITE_FULL marked ErrFull", err)
 		}
 		if got := stored(t, s); got["big"] || !got["before"] {
 			t.Errorf("stored %v, want only before", got)

@@ -80,6 +80,10 @@ var (
 	// ErrCorrupt marks a stored payload that cannot be read back as the
 	// document it was stored as.
 	ErrCorrupt = errors.New("stored payload corrupt")
+	// ErrFull marks a write the database refused for lack of space: its
+	// disk is full. Nothing of the write was committed, and writes succeed
+	// again once space returns.
+	ErrFull = errors.New("database storage full")
 )
 
 // Report is one accepted report, as the collector stores it.
