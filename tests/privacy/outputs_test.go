@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rancher/telemetry-manager/pkg/events"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -230,7 +231,39 @@ func snapshotOf(t *testing.T, in *input) *snapshot.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s.WithEvents(eventsOf(t, in, s))
+}
+
+// eventsOf gives every cluster of s lifecycle events through a real event
+// log, as the controller feeds it: created with its raw version, upgraded
+// to the version of another cluster of the fixture, scaled and deleted, so
+// that names and versions of the fixture go through the event path too.
+func eventsOf(t *testing.T, in *input, s *snapshot.Snapshot) snapshot.Events {
+	t.Helper()
+	key := in.id.Key
+	log, err := events.New(events.Options{ID: func(name string) string { return report.ClusterID(key, name) }, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Track("privacy")
+	if err := log.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range s.Clusters {
+		next := s.Clusters[(i+1)%len(s.Clusters)].KubernetesVersion
+		log.Observe(c.Name, true, c.KubernetesVersion, c.NodeCount())
+		log.Pending("privacy") // each change below is an event of its own
+		log.Observe(c.Name, true, next+"-"+c.Name, c.NodeCount())
+		log.Pending("privacy")
+		log.Observe(c.Name, true, next, c.NodeCount()+1)
+		log.Pending("privacy")
+		log.Observe(c.Name, false, next, c.NodeCount()+1)
+	}
+	ev := log.Pending("privacy")
+	if len(ev.Items) == 0 {
+		t.Fatal("the fixture gave no events")
+	}
+	return ev
 }
 
 // encoderOutput renders the snapshot with the format's encoder, validated
