@@ -3,9 +3,12 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -72,6 +75,52 @@ func FuzzDecodeRequest(f *testing.F) {
 			if err := report.Validate(stored[len(stored)-1].Payload); err != nil {
 				t.Fatalf("stored an invalid report: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzHistoryQuery sends any query string to GET /api/v1/summary/history.
+// The answer is 200 with one entry per day, oldest first and ending today,
+// exactly when ?days is absent (DefaultHistoryDays) or a whole number from 1
+// to MaxHistoryDays; any other value is a 400 with a JSON error. The seed
+// corpus is in testdata/fuzz/FuzzHistoryQuery.
+func FuzzHistoryQuery(f *testing.F) {
+	h := New(Config{
+		Store: memstore.New(), SigningKeys: Static{testKey},
+		MaxBody: 64 << 10, MaxDecompressed: 256 << 10,
+		Rate: 1e6, Burst: 1 << 20, ActiveWindow: DefaultActiveWindow,
+		Clock: clocktesting.NewFakeClock(testNow), Registry: prometheus.NewRegistry(),
+	})
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/summary/history", nil)
+		req.URL.RawQuery = query
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		raw := req.URL.Query().Get("days")
+		want := DefaultHistoryDays
+		if raw != "" {
+			// A whole number as big.Int reads it, apart from strconv.
+			n, ok := new(big.Int).SetString(raw, 10)
+			switch {
+			case !ok || n.Cmp(big.NewInt(1)) < 0 || n.Cmp(big.NewInt(MaxHistoryDays)) > 0:
+				want = 0
+			default:
+				want = int(n.Int64())
+			}
+		}
+		if want == 0 {
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("?%s: status %d, want 400", query, rec.Code)
+			}
+			errorOf(t, rec.Body.Bytes())
+			return
+		}
+		var days []Day
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &days) != nil || len(days) != want {
+			t.Fatalf("?%s: status %d, %d days (%.80s), want 200 with %d", query, rec.Code, len(days), rec.Body, want)
+		}
+		if today := testNow.UTC().Format(time.DateOnly); days[len(days)-1].Date != today {
+			t.Fatalf("?%s: the last day is %s, want %s", query, days[len(days)-1].Date, today)
 		}
 	})
 }

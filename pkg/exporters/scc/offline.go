@@ -129,6 +129,11 @@ func VerifyCertificate(text string, key *rsa.PublicKey, installUUID, regCode str
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
+	// connect-ng's certificate embeds the grant, so grant members beside
+	// the payload (login, hashed_uuid, subscription, ...) fill it, and
+	// ExtractPayload then returns them instead of decoding the payload the
+	// signature covers. Only the signed payload counts.
+	cert.OfflinePayload = nil
 	if key == nil {
 		// connect-ng's own check, with SUSE's embedded key.
 		ok, err := cert.IsValid()

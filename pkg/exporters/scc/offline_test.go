@@ -161,6 +161,15 @@ func TestOfflineCertificateRefusals(t *testing.T) {
 			return base64.StdEncoding.EncodeToString(b)
 		}, StateFailed, ErrBadSignature},
 		{"not base64", func(*testing.T) string { return "%%%" }, StateFailed, ErrCertificate},
+		// A signed certificate for another install, or an expired one,
+		// with unsigned grant members beside the payload: only the signed
+		// payload counts.
+		{"forged top-level uuid", func(t *testing.T) string {
+			return withTopLevelGrant(t, certificate(t, testKey, "another-installation", later))
+		}, StateFailed, ErrUUIDMismatch},
+		{"forged top-level expiry", func(t *testing.T) string {
+			return withTopLevelGrant(t, certificate(t, testKey, installUUID, start.Add(-time.Hour)))
+		}, StateExpired, ErrCertExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := offlineFixture(t)
@@ -179,6 +188,27 @@ func TestOfflineCertificateRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withTopLevelGrant adds grant members (this install, a far expiry) to the
+// certificate's document, beside its signed payload.
+func withTopLevelGrant(t *testing.T, cert string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["login"], doc["password"], doc["hashed_uuid"] = "forged", "forged", hashHex(installUUID)
+	doc["subscription"] = map[string]any{"name": "forged", "expires_at": "2099-01-01T00:00:00Z"}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func TestDefaultKeyIsSUSEsAndRefusesATestSignature(t *testing.T) {
