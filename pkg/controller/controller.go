@@ -200,6 +200,9 @@ func New(ctx context.Context, cfg *rest.Config, o *Options, log *logrus.Entry) (
 	// heartbeat asks for none); the manager coalesces bursts and exporters
 	// write only real changes.
 	src.OnChange(c.Manager.TriggerAll)
+	// Writes that failed while the API server was unreachable are retried
+	// as soon as it answers again, not at the end of their backoff.
+	src.Reachability.OnReachable(c.Manager.RetryAll)
 	// An edited or deleted Secret asks only the exporter that writes it,
 	// and only when it does not hold what that exporter wrote (the event
 	// of the exporter's own write asks for nothing).

@@ -47,6 +47,9 @@ type entry struct {
 	// trigger holds at most one pending Trigger. The run that starts next
 	// drains it, so it answers every Trigger made before it started.
 	trigger chan struct{}
+	// retry holds at most one pending RetryAll; it ends a backoff wait.
+	// The run that starts next drains it.
+	retry chan struct{}
 
 	// cancel and done are set by launch, under Manager.mu (done under mu
 	// too). done is closed when the last loop launched for the id has
@@ -124,7 +127,7 @@ func (m *Manager) loop(ctx context.Context, e *entry, after <-chan struct{}, don
 		// read a fresh snapshot anyway; after a success or a permanent
 		// failure they mean the payload may have changed.
 		honourTriggers := r.kind == KindNone || r.kind == KindPermanent
-		if !m.wait(ctx, e, r.delay, honourTriggers) {
+		if !m.wait(ctx, e, r.delay, honourTriggers, r.kind == KindBackoff) {
 			return
 		}
 	}
@@ -143,9 +146,13 @@ type result struct {
 // run runs e once and records the result, the retry kind and the delay
 // until the next run.
 func (m *Manager) run(ctx context.Context, e *entry) result {
-	// This run answers every Trigger made so far.
+	// This run answers every Trigger and RetryAll made so far.
 	select {
 	case <-e.trigger:
+	default:
+	}
+	select {
+	case <-e.retry:
 	default:
 	}
 
@@ -269,9 +276,10 @@ func (m *Manager) jittered(d time.Duration) time.Duration {
 
 // wait blocks until the next run of e is due: delay has passed, or, when
 // honourTriggers is set, the debounce window of a Trigger has closed.
-// Otherwise Triggers are left pending for the retry to drain. It returns
-// false when ctx is done.
-func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, honourTriggers bool) bool {
+// Otherwise Triggers are left pending for the retry to drain. When
+// retryable is set (a backoff after a plain failure), a RetryAll ends the
+// wait at once. It returns false when ctx is done.
+func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, honourTriggers, retryable bool) bool {
 	due := m.opts.Clock.Now().Add(delay)
 	timer := m.opts.Clock.NewTimer(delay)
 	defer timer.Stop()
@@ -282,6 +290,10 @@ func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, honou
 	triggered := e.trigger
 	if !honourTriggers {
 		triggered = nil
+	}
+	var retried chan struct{}
+	if retryable {
+		retried = e.retry
 	}
 	var debounce clock.Timer
 	var debounced <-chan time.Time
@@ -298,6 +310,8 @@ func (m *Manager) wait(ctx context.Context, e *entry, delay time.Duration, honou
 		case <-timer.C():
 			return true
 		case <-debounced:
+			return true
+		case <-retried:
 			return true
 		case <-triggered:
 			// Put it back: the run drains it, and a Trigger made before that

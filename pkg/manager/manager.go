@@ -310,6 +310,7 @@ func (m *Manager) Register(id string, e Exporter, interval time.Duration, opts .
 		interval: interval,
 		log:      m.opts.Log.WithField("exporter", id),
 		trigger:  make(chan struct{}, 1),
+		retry:    make(chan struct{}, 1),
 	}
 	ent.status.Interval = interval
 
@@ -495,6 +496,22 @@ func (m *Manager) TriggerAll() {
 	defer m.mu.Unlock()
 	for _, e := range m.entries {
 		e.poke()
+	}
+}
+
+// RetryAll ends the backoff of every exporter that waits for one after a
+// plain failure, so that it runs again at once: the cause of the failure
+// may have gone, for example the API server answers again after an outage.
+// A Retry-After delay (the remote asked for it), a permanent failure and
+// the wait after a success are left as they are. Never blocks.
+func (m *Manager) RetryAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		select {
+		case e.retry <- struct{}{}:
+		default:
+		}
 	}
 }
 

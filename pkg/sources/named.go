@@ -68,7 +68,11 @@ func newNamedSecret(kube kubernetes.Interface, namespace, name string) *NamedSec
 // Secret the controller may not read delays no other exporter: Get says
 // so instead.
 func (s *Sources) NamedSecret(namespace, name string) *NamedSecret {
-	n := newNamedSecret(s.Kube, namespace, name)
+	kube := s.cacheKube
+	if kube == nil {
+		kube = s.Kube
+	}
+	n := newNamedSecret(kube, namespace, name)
 	c := newCacheStatus("Secret", secretsResource, n.informer, s.clock, s.log.WithFields(map[string]any{"namespace": namespace, "secret": name}))
 	utilruntimeMust(n.informer.SetWatchErrorHandlerWithContext(c.watchError))
 	s.caches = append(s.caches, c)

@@ -118,6 +118,12 @@ type Sources struct {
 	// ConfigMaps caches the ConfigMaps of the telemetry namespace; nil
 	// unless Options.ConfigMaps asked for them.
 	ConfigMaps generic.ControllerInterface[*corev1.ConfigMap, *corev1.ConfigMapList]
+	// Reachability follows whether the API server answers; the caches'
+	// requests wait for it while it does not (see Reachability).
+	Reachability *Reachability
+	// cacheKube is Kube with the requests held while the API server is
+	// unreachable, for the informers of Secrets.
+	cacheKube kubernetes.Interface
 
 	// handlers are the gatherer's registrations: the records are complete
 	// once each has processed its informer's first list.
@@ -199,6 +205,14 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 		clk = clock.RealClock{}
 	}
 	src := &Sources{Mode: mode, Kube: kube, clock: clk, log: log.WithField("component", "cache")}
+	// Every cache reads through cacheCfg; setup calls, writes and the
+	// probe use cfg and fail fast.
+	src.Reachability = NewReachability(kube.Discovery().RESTClient(), clock.RealClock{}, log)
+	cacheCfg := rest.CopyConfig(cfg)
+	cacheCfg.Wrap(src.Reachability.Wrap)
+	if src.cacheKube, err = kubernetes.NewForConfig(cacheCfg); err != nil {
+		return nil, fmt.Errorf("building client: %w", err)
+	}
 	if o.CreateIdentity {
 		src.Identity, err = identity.Load(ctx, kube.CoreV1(), o.Namespace, o.IdentityName)
 		if apierrors.IsNotFound(err) && o.CreateNamespace {
@@ -225,11 +239,11 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 
 	scheme := Scheme()
 	configMapGVK := corev1.SchemeGroupVersion.WithKind("ConfigMap")
-	stockClients, err := client.NewSharedClientFactory(cfg, &client.SharedClientFactoryOptions{Scheme: scheme})
+	stockClients, err := client.NewSharedClientFactory(cacheCfg, &client.SharedClientFactoryOptions{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("building client factory: %w", err)
 	}
-	clients, err := newRancherClients(stockClients, cfg, scheme)
+	clients, err := newRancherClients(stockClients, cacheCfg, scheme)
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +253,11 @@ func Connect(ctx context.Context, cfg *rest.Config, o Options) (*Sources, error)
 		// own, per namespace (Secrets).
 		KindNamespace: map[schema.GroupVersionKind]string{configMapGVK: o.Namespace},
 	}), nil)
-	coreFactory, err := core.NewFactoryFromConfigWithOptions(cfg, &core.FactoryOptions{SharedControllerFactory: src.Factory})
+	coreFactory, err := core.NewFactoryFromConfigWithOptions(cacheCfg, &core.FactoryOptions{SharedControllerFactory: src.Factory})
 	if err != nil {
 		return nil, fmt.Errorf("building core factory: %w", err)
 	}
-	src.Secrets = NewSecrets(kube, clk, src.log)
+	src.Secrets = NewSecrets(src.cacheKube, clk, src.log)
 	src.Secrets.Watch(o.Namespace)
 	if o.ConfigMaps {
 		// Not watched for changes: the switch has a handler of its own,
@@ -349,6 +363,11 @@ func (s *Sources) CacheSynced() map[string]bool {
 // ErrWaitingForInstallUUID.
 func (s *Sources) Ready() error {
 	var problems notReady
+	if s.Reachability != nil {
+		if err := s.Reachability.Err(); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	for _, c := range s.allCaches() {
 		if err := c.problem(); err != nil {
 			problems = append(problems, err)
@@ -429,6 +448,9 @@ func (s *Sources) changed() {
 
 // Start starts the caches.
 func (s *Sources) Start(ctx context.Context) error {
+	if s.Reachability != nil {
+		go s.Reachability.Run(ctx)
+	}
 	s.Secrets.Start(ctx)
 	for _, n := range s.named {
 		go n.run(ctx)
