@@ -1,5 +1,5 @@
 # Targets are thin: each calls scripts/<target>, which does the work.
-.PHONY: all build test demo bench bench-scale bench-collector fuzz lint image testbin clean
+.PHONY: all build test test-faults demo bench bench-scale bench-collector fuzz lint image testbin clean
 
 all: build
 
@@ -8,6 +8,9 @@ build:
 
 test:
 	scripts/test
+
+test-faults:
+	scripts/test-faults
 
 demo:
 	scripts/demo
