@@ -31,6 +31,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -358,7 +359,9 @@ func (l *Log) Start(ctx context.Context) error {
 		l.dirty = true
 	} else {
 		l.adopt(saved)
-		for _, id := range slices.Sorted(maps.Keys(unionKeys(l.known, l.live))) {
+		ids := maps.Clone(l.known)
+		maps.Copy(ids, l.live)
+		for _, id := range slices.Sorted(maps.Keys(ids)) {
 			was, had := l.known[id]
 			is, has := l.live[id]
 			l.diff(id, was, had, is, has, now)
@@ -367,17 +370,6 @@ func (l *Log) Start(ctx context.Context) error {
 	l.mu.Unlock()
 	go l.run(ctx)
 	return nil
-}
-
-func unionKeys(a, b map[string]Census) map[string]bool {
-	out := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
 }
 
 // adopt takes the saved state in. Called with mu held, before any event
@@ -425,23 +417,13 @@ func (l *Log) Pending(id string) snapshot.Events {
 	if f := l.first(); c+1 < f {
 		out.Dropped = int(f - 1 - c)
 	}
-	i, _ := slices.BinarySearchFunc(l.buf, c+1, func(e snapshot.Event, seq uint64) int { return cmpSeq(e.Seq, seq) })
+	i, _ := slices.BinarySearchFunc(l.buf, c+1, func(e snapshot.Event, seq uint64) int { return cmp.Compare(e.Seq, seq) })
 	end := min(len(l.buf), i+MaxPerReport)
 	if i < end {
 		out.Items = slices.Clone(l.buf[i:end])
 		l.handed = max(l.handed, out.Last())
 	}
 	return out
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Delivered records that exporter id delivered ev, which Pending returned
