@@ -1,5 +1,5 @@
 # Targets are thin: each calls scripts/<target>, which does the work.
-.PHONY: all build test test-faults demo bench bench-scale bench-collector fuzz lint image testbin clean
+.PHONY: all build test test-faults soak demo bench bench-scale bench-collector fuzz lint image testbin clean
 
 all: build
 
@@ -11,6 +11,9 @@ test:
 
 test-faults:
 	scripts/test-faults
+
+soak:
+	scripts/soak
 
 demo:
 	scripts/demo

@@ -1,5 +1,3 @@
-//go:build faults
-
 // Package faults breaks things on purpose while the telemetry-manager
 // binary runs against a real kube-apiserver and etcd (tests/testenv): the
 // API server stopped and etcd restarted, the Secret deleted and edited in a

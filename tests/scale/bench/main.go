@@ -49,6 +49,7 @@ type options struct {
 	manager, baseline        string
 	secretNamespace          string
 	secretName               string
+	soakOptions
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.baseline, "baseline", "", "plaininformer binary (required)")
 	flag.StringVar(&o.secretNamespace, "secret-namespace", "cattle-telemetry-system", "namespace of the payload Secret")
 	flag.StringVar(&o.secretName, "secret-name", "telemetry", "name of the payload Secret")
+	o.soakOptions.addFlags()
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,7 +87,12 @@ func run(ctx context.Context, o options) error {
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	for flagName, p := range map[string]string{"--manager": o.manager, "--baseline": o.baseline} {
+	files := map[string]string{"--manager": o.manager, "--baseline": o.baseline}
+	if o.soak > 0 {
+		files = map[string]string{"--manager": o.manager, "--collector": o.collector}
+		errs = append(errs, o.validateSoak())
+	}
+	for flagName, p := range files {
 		if st, err := os.Stat(p); err != nil || st.IsDir() {
 			errs = append(errs, fmt.Errorf("%s %q: not a file", flagName, p))
 		}
@@ -94,33 +101,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	crds, err := testenv.RancherCRDs()
+	env, cl, workDir, cleanup, err := startLoaded(ctx, o, cfg)
 	if err != nil {
 		return err
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	env, err := testenv.Start(startCtx, testenv.Options{CRDs: crds, KeepDir: o.keep, Logf: logf})
-	cancel()
-	if err != nil {
-		return err
-	}
-	if o.keep {
-		defer logf("API server left running; kubeconfig %s", env.KubeconfigPath)
-	} else {
-		defer env.Stop()
-	}
-	workDir, err := os.MkdirTemp("", "telemetry-bench-")
-	if err != nil {
-		return err
-	}
-	logf("logs of the measured processes in %s", workDir)
-
-	cl, err := loadgen.NewClient(env.Config)
-	if err != nil {
-		return err
-	}
-	if err := cl.Load(ctx, cfg); err != nil {
-		return err
+	defer cleanup()
+	if o.soak > 0 {
+		return runSoak(ctx, o, env, cl, workDir)
 	}
 
 	r := results{Nodes: o.nodes, Clusters: o.clusters, Shapes: o.shapes}
@@ -136,6 +123,44 @@ func run(ctx context.Context, o options) error {
 		_ = os.RemoveAll(workDir)
 	}
 	return nil
+}
+
+// startLoaded starts the test API server, loads it with cfg and makes a
+// directory for the logs of the measured processes. cleanup stops the API
+// server unless --keep.
+func startLoaded(ctx context.Context, o options, cfg loadgen.Config) (*testenv.Env, *loadgen.Client, string, func(), error) {
+	crds, err := testenv.RancherCRDs()
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	env, err := testenv.Start(startCtx, testenv.Options{CRDs: crds, KeepDir: o.keep, Logf: logf})
+	cancel()
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	cleanup := func() {
+		if o.keep {
+			logf("API server left running; kubeconfig %s", env.KubeconfigPath)
+			return
+		}
+		env.Stop()
+	}
+	workDir, err := os.MkdirTemp("", "telemetry-bench-")
+	if err != nil {
+		cleanup()
+		return nil, nil, "", nil, err
+	}
+	logf("logs of the measured processes in %s", workDir)
+	cl, err := loadgen.NewClient(env.Config)
+	if err == nil {
+		err = cl.Load(ctx, cfg)
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, "", nil, err
+	}
+	return env, cl, workDir, cleanup, nil
 }
 
 // process is a measured child process.
@@ -343,18 +368,8 @@ func measureManager(ctx context.Context, o options, env *testenv.Env, cl *loadge
 		return fmt.Errorf("manager %s: %w", o.manager, err)
 	}
 	defer p.stop()
-	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, quietBound, true, func(ctx context.Context) (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("manager exited (see %s)", logFile.Name())
-		}
-		_, err := kube.CoreV1().Secrets(o.secretNamespace).Get(ctx, o.secretName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return err == nil, err
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for Secret %s/%s: %w", o.secretNamespace, o.secretName, err)
+	if err := waitSecret(ctx, kube, o, p, logFile.Name()); err != nil {
+		return err
 	}
 	r.FirstSecret = time.Since(began)
 	logf("manager: first Secret after %v", r.FirstSecret.Round(time.Millisecond))
@@ -422,8 +437,36 @@ func measureManager(ctx context.Context, o options, env *testenv.Env, cl *loadge
 	return nil
 }
 
+// waitSecret waits until the manager p has written the payload Secret.
+func waitSecret(ctx context.Context, kube kubernetes.Interface, o options, p *process, logName string) error {
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, quietBound, true, func(ctx context.Context) (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("manager exited (see %s)", logName)
+		}
+		_, err := kube.CoreV1().Secrets(o.secretNamespace).Get(ctx, o.secretName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for Secret %s/%s: %w", o.secretNamespace, o.secretName, err)
+	}
+	return nil
+}
+
 // scrape returns the sum of metric name at url.
 func scrape(ctx context.Context, url, name string) (float64, error) {
+	return scrapeWith(ctx, url, func(r io.Reader) (float64, error) { return sumMetric(r, name) })
+}
+
+// scrapeSeries returns the value of one series at url, e.g.
+// `name{label="value"}`, or 0 when it is not exposed yet.
+func scrapeSeries(ctx context.Context, url, series string) (float64, error) {
+	return scrapeWith(ctx, url, func(r io.Reader) (float64, error) { return seriesValue(r, series) })
+}
+
+func scrapeWith(ctx context.Context, url string, read func(io.Reader) (float64, error)) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -436,7 +479,7 @@ func scrape(ctx context.Context, url, name string) (float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("scraping %s: status %s", url, resp.Status)
 	}
-	return sumMetric(resp.Body, name)
+	return read(resp.Body)
 }
 
 // freeAddress returns a loopback host:port that was free a moment ago.

@@ -124,3 +124,26 @@ func sumMetric(r io.Reader, name string) (float64, error) {
 	}
 	return sum, nil
 }
+
+// seriesValue returns the value of the series (name and labels exactly as
+// exposed) in a Prometheus text exposition; 0 when absent.
+func seriesValue(r io.Reader, series string) (float64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), series+" ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, fmt.Errorf("series %s: no value: %w", series, ErrProcFormat)
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("series %s: value %q: %w", series, f[0], ErrProcFormat)
+		}
+		return v, nil
+	}
+	return 0, sc.Err()
+}

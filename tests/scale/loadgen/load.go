@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -314,4 +315,32 @@ func expiredContinue(err error) (string, bool) {
 	}
 	next := st.Status().ListMeta.Continue
 	return next, next != ""
+}
+
+// AddNode creates Node(i, cluster, s) with its status, as Load does. It
+// reports whether the node was created (false: it existed already).
+func (cl *Client) AddNode(ctx context.Context, i, cluster int, s Shapes) (bool, error) {
+	r := cl.Dynamic.Resource(NodesResource).Namespace(ClusterName(cluster))
+	return cl.create(ctx, r, Node(i, cluster, s), true)
+}
+
+// DeleteNode deletes the node of index i in cluster, then removes its
+// finalizer as Rancher's node controller does once the node is cleaned up,
+// so the object goes away. A node that is gone already is not an error.
+func (cl *Client) DeleteNode(ctx context.Context, i, cluster int) error {
+	r := cl.Dynamic.Resource(NodesResource).Namespace(ClusterName(cluster))
+	err := r.Delete(ctx, NodeName(i), metav1.DeleteOptions{})
+	if err == nil {
+		_, err = r.Patch(ctx, NodeName(i), types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting node %s/%s: %w", ClusterName(cluster), NodeName(i), err)
+	}
+	return nil
+}
+
+// HeartbeatNode makes one status-only update of node n, as Heartbeats does
+// for every node.
+func (cl *Client) HeartbeatNode(ctx context.Context, n *unstructured.Unstructured, t time.Time) error {
+	return cl.heartbeat(ctx, n, t)
 }
