@@ -354,13 +354,13 @@ func initialPayload(t *testing.T, ns string) int64 {
 }
 
 // writeKubeconfig writes a kubeconfig for the admin identity that talks to
-// server (the proxy) over plain HTTP.
-func writeKubeconfig(t *testing.T, server string) string {
+// server (the proxy), trusting the PEM certificate ca.
+func writeKubeconfig(t *testing.T, server string, ca []byte) string {
 	t.Helper()
 	kc := map[string]any{
 		"apiVersion":      "v1",
 		"kind":            "Config",
-		"clusters":        []map[string]any{{"name": "proxy", "cluster": map[string]any{"server": server}}},
+		"clusters":        []map[string]any{{"name": "proxy", "cluster": map[string]any{"server": server, "certificate-authority-data": ca}}},
 		"users":           []map[string]any{{"name": "admin", "user": map[string]any{"token": env.Config.BearerToken}}},
 		"contexts":        []map[string]any{{"name": "proxy", "context": map[string]any{"cluster": "proxy", "user": "admin"}}},
 		"current-context": "proxy",
