@@ -2,8 +2,8 @@
 // binary runs against a real kube-apiserver and etcd (tests/testenv): the
 // API server stopped and etcd restarted, the Secret deleted and edited in a
 // loop, SIGTERM and SIGKILL during a write, and the Lease stolen while a
-// write is in flight. A proxy between the manager and the API server
-// (proxy_test.go) delays Secret writes, so that "during a write" is real.
+// write is in flight. A TLS proxy between the manager and the API server
+// (proxy_test.go) holds Secret writes, so that "during a write" is real.
 //
 // The tests share one API server and run one after the other; each uses a
 // namespace of its own.

@@ -120,3 +120,32 @@ func TestEachTargetIsJudgedAgainstTheBaselineOfTheSameRun(t *testing.T) {
 		})
 	}
 }
+
+// TestSoakGrowthIsMeasuredFromTheWarmUp: growth compares the median of the
+// three samples from the end of the warm-up with the median of the last
+// three, so a burst during the warm-up or one outlying sample does not
+// decide it, and growth over the target is a MISS.
+func TestSoakGrowthIsMeasuredFromTheWarmUp(t *testing.T) {
+	o := options{nodes: 10, clusters: 1, shapes: "uniform"}
+	o.soak, o.warmup, o.sample = 10*time.Minute, 2*time.Minute, time.Minute
+	// RSS in MiB per minute: a burst in the warm-up, one outlier at the end.
+	rss := []uint64{10, 500, 100, 100, 102, 100, 101, 103, 104, 300, 103}
+	var samples []soakSample
+	for i, v := range rss {
+		samples = append(samples, soakSample{At: time.Duration(i) * time.Minute, RSS: v << 20, Heap: 50 << 20,
+			Goroutines: 100 + 2*i, CPU: time.Duration(i) * time.Second})
+	}
+	r := soakResult{Options: o, Samples: samples, APINodes: 10, PayloadNodes: 9}
+	var out strings.Builder
+	r.print(&out)
+	for _, want := range []string{
+		"| RSS | 100.0 MiB | 104.0 MiB | +4.0% | ≤ +5% | PASS |",
+		"| Go heap in use | 50.0 MiB | 50.0 MiB | +0.0% | ≤ +5% | PASS |",
+		"| goroutines | 106.0 | 118.0 | +11.3% | ≤ +5% | MISS |",
+		"| payload nodes = API server nodes after the load | 9 = 10 MISS |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("soak output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
