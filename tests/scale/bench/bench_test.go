@@ -122,9 +122,9 @@ func TestEachTargetIsJudgedAgainstTheBaselineOfTheSameRun(t *testing.T) {
 }
 
 // TestSoakGrowthIsMeasuredFromTheWarmUp: growth compares the median of the
-// three samples from the end of the warm-up with the median of the last
-// three, so a burst during the warm-up or one outlying sample does not
-// decide it, and growth over the target is a MISS.
+// first samples after the warm-up with the median of as many last ones
+// (here 4 of the 9), so a burst during the warm-up or one outlying sample
+// does not decide it, and growth over the target is a MISS.
 func TestSoakGrowthIsMeasuredFromTheWarmUp(t *testing.T) {
 	o := options{nodes: 10, clusters: 1, shapes: "uniform"}
 	o.soak, o.warmup, o.sample = 10*time.Minute, 2*time.Minute, time.Minute
@@ -139,9 +139,9 @@ func TestSoakGrowthIsMeasuredFromTheWarmUp(t *testing.T) {
 	var out strings.Builder
 	r.print(&out)
 	for _, want := range []string{
-		"| RSS | 100.0 MiB | 104.0 MiB | +4.0% | ≤ +5% | PASS |",
+		"| RSS | 100.0 MiB | 103.5 MiB | +3.5% | ≤ +5% | PASS |",
 		"| Go heap in use | 50.0 MiB | 50.0 MiB | +0.0% | ≤ +5% | PASS |",
-		"| goroutines | 106.0 | 118.0 | +11.3% | ≤ +5% | MISS |",
+		"| goroutines | 107.0 | 117.0 | +9.3% | ≤ +5% | MISS |",
 		"| payload nodes = API server nodes after the load | 9 = 10 MISS |",
 	} {
 		if !strings.Contains(out.String(), want) {

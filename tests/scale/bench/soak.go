@@ -53,6 +53,10 @@ type soakOptions struct {
 // between the end of the warm-up and the end of the soak.
 const growthTarget = 0.05
 
+// soakWindow is how many samples the baseline and the end figure of the
+// growth are each the median of.
+const soakWindow = 10
+
 func (s *soakOptions) addFlags() {
 	flag.DurationVar(&s.soak, "soak", 0, "run the soak for this long instead of the bench (make soak: 1h)")
 	flag.DurationVar(&s.warmup, "soak-warmup", 10*time.Minute, "growth is measured from the end of this first part of the soak")
@@ -465,12 +469,16 @@ func (r soakResult) print(w io.Writer) {
 			s.Goroutines, s.CPU.Seconds(), s.Writes, s.Stored, s.Heartbeats, s.Added, s.Deleted)
 	}
 
-	// The baseline is the median of the three samples from the end of the
-	// warm-up, the end figure the median of the last three: one GC cycle
-	// more or less at either end does not decide the outcome.
-	base := r.window(o.warmup, o.warmup+3*o.sample)
-	last := r.Samples[max(len(r.Samples)-3, 0):]
-	fmt.Fprintf(w, "\nGrowth after the warm-up (%v): median of 3 samples from there, and of the last 3\n\n", o.warmup)
+	// The baseline is the median of the first samples after the warm-up,
+	// the end figure the median of as many last ones: 10 samples, or half
+	// of those after the warm-up when there are fewer. The Go heap rises
+	// and falls by a third between collections, and RSS with it, so a
+	// shorter window measures where in that cycle the samples fell.
+	after := r.window(o.warmup, math.MaxInt64)
+	n := min(soakWindow, len(after)/2)
+	base := after[:n]
+	last := after[len(after)-n:]
+	fmt.Fprintf(w, "\nGrowth after the warm-up (%v): median of the first %d samples from there, and of the last %d\n\n", o.warmup, n, n)
 	fmt.Fprintln(w, "| figure | baseline | end | growth | target | |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- |")
 	for _, g := range []struct {
